@@ -1,0 +1,71 @@
+use super::*;
+
+#[test]
+fn committed_crds_match_the_types() {
+    let committed = include_str!("../../../../deploy/crds/causeway-crds.yaml");
+    assert!(
+        committed == crds_yaml(),
+        "deploy/crds/causeway-crds.yaml is stale: run `cargo run -p causeway-cli -- crds > deploy/crds/causeway-crds.yaml`"
+    );
+}
+
+#[test]
+fn mcs_crds_serve_both_versions_and_store_v1beta1() {
+    for crd in all_crds() {
+        let mut versions: Vec<_> =
+            crd.spec.versions.iter().map(|v| (v.name.as_str(), v.served, v.storage)).collect();
+        versions.sort_unstable();
+        assert_eq!(
+            versions,
+            vec![("v1alpha1", true, false), ("v1beta1", true, true)],
+            "{}",
+            crd.spec.names.kind
+        );
+        for v in &crd.spec.versions {
+            let sub = v.subresources.as_ref().expect("subresources");
+            assert!(sub.status.is_some(), "{} {} has a status subresource", crd.spec.names.kind, v.name);
+        }
+    }
+}
+
+#[test]
+fn import_crd_has_columns_short_names_and_guard_labels() {
+    let crds = all_crds();
+    let import = crds.iter().find(|c| c.spec.names.kind == "ServiceImport").expect("import crd");
+    assert_eq!(import.metadata.name.as_deref(), Some("serviceimports.multicluster.x-k8s.io"));
+    assert_eq!(
+        import.spec.names.short_names.clone().unwrap_or_default(),
+        vec!["svcim".to_string(), "svcimport".to_string()]
+    );
+    let cols: Vec<_> = import.spec.versions[0]
+        .additional_printer_columns
+        .iter()
+        .flatten()
+        .map(|c| (c.name.as_str(), c.json_path.as_str()))
+        .collect();
+    assert_eq!(cols, vec![("Type", ".spec.type"), ("IP", ".spec.ips"), ("Age", ".metadata.creationTimestamp")]);
+    let labels = import.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(labels.get(LABEL_RELEASE_VERSION).map(String::as_str), Some("v0.5.0"));
+    assert_eq!(labels.get(LABEL_CRD_SCHEMA_REVISION).map(String::as_str), Some("0"));
+    let prop = crds.iter().find(|c| c.spec.names.kind == "ClusterProperty").expect("property crd");
+    assert_eq!(prop.spec.scope, "Cluster");
+    assert_eq!(prop.spec.names.categories.clone().unwrap_or_default(), vec!["multicluster".to_string()]);
+}
+
+#[test]
+fn import_ports_always_serialize() {
+    let spec = crate::ServiceImportSpec::default();
+    let json = serde_json::to_value(&spec).expect("json");
+    assert_eq!(json["ports"], serde_json::json!([]));
+    assert_eq!(json["type"], "ClusterSetIP");
+}
+
+#[test]
+fn export_spec_is_optional() {
+    let crds = all_crds();
+    let export = crds.iter().find(|c| c.spec.names.kind == "ServiceExport").expect("export crd");
+    for v in &export.spec.versions {
+        let schema = v.schema.as_ref().and_then(|s| s.open_api_v3_schema.as_ref()).expect("schema");
+        assert!(!schema.required.iter().flatten().any(|r| r == "spec"), "{}", v.name);
+    }
+}
