@@ -13,7 +13,7 @@ SUM=$(sha256sum go.sum | cut -c1-12)
 KEY="k8s-v$K-etcd-$E-$GOMINOR-$SUM"
 ROOT=${CAUSEWAY_KUBEBIN:-$HOME/.cache/causeway/kubebin}
 OUT="$ROOT/$KEY"
-if [ -x "$OUT/kube-apiserver" ] && [ -x "$OUT/etcd" ] && [ -x "$OUT/kube-proxy" ] && [ -x "$OUT/kube-controller-manager" ]; then
+if [ -x "$OUT/kube-apiserver" ] && [ -x "$OUT/etcd" ] && [ -x "$OUT/kube-proxy" ] && [ -x "$OUT/kube-controller-manager" ] && [ -x "$OUT/kubectl" ]; then
   echo "$OUT"; exit 0
 fi
 echo "kubebins: building Kubernetes v$K and etcd $E with $GOV into $OUT (cold build: 10-25 min on 2 cores)" >&2
@@ -24,7 +24,7 @@ for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   LD="$LD -X $p.gitVersion=v$K -X $p.gitMajor=1 -X $p.gitMinor=$M -X $p.gitTreeState=clean"
 done
 TMP="$OUT.partial"; rm -rf "$TMP"; mkdir -p "$TMP"
-for c in etcd kube-apiserver kube-controller-manager kube-proxy; do
+for c in etcd kube-apiserver kube-controller-manager kube-proxy kubectl; do
   echo "kubebins: building $c" >&2
   if [ "$c" = etcd ]; then
     go build -trimpath -ldflags="-s -w" -o "$TMP/etcd" go.etcd.io/etcd/server/v3

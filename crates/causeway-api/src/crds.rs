@@ -43,6 +43,13 @@ pub fn all_crds() -> Vec<CustomResourceDefinition> {
             if crd.spec.names.kind == "ServiceExport" {
                 make_spec_optional(&mut crd);
             }
+            if crd.spec.group == crate::names::ABOUT_GROUP {
+                // `*.k8s.io` groups are protected; about-api carries its KEP's approval.
+                crd.metadata.annotations.get_or_insert_default().insert(
+                    "api-approved.kubernetes.io".into(),
+                    "https://github.com/kubernetes/enhancements/pull/3084".into(),
+                );
+            }
             if crd.spec.group == crate::names::MCS_GROUP {
                 let labels = crd.metadata.labels.get_or_insert_default();
                 labels.insert(LABEL_RELEASE_VERSION.into(), MCS_RELEASE_VERSION.into());

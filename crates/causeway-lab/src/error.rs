@@ -1,0 +1,138 @@
+//! Errors of the lab: each names the component or resource and says how to fix it.
+
+use std::path::PathBuf;
+
+/// A lab failure.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The lab needs root for its bridge and namespaces.
+    #[error("causeway-lab must run as root (it creates the bridge cwl-br0 and network namespaces); re-run with sudo")]
+    NotRoot,
+    /// A port the lab needs is taken.
+    #[error("{what} cannot listen on {addr}: the address is already in use by another process; stop that process, or run `causeway-lab down` if it is a leftover lab")]
+    PortInUse {
+        /// Component that wanted the port.
+        what: String,
+        /// The address.
+        addr: String,
+    },
+    /// Building the Kubernetes binaries failed.
+    #[error("building the Kubernetes binaries with {script} failed ({status}); the lines above name the cause")]
+    KubeBuild {
+        /// The build script.
+        script: PathBuf,
+        /// Its exit status.
+        status: String,
+    },
+    /// A component exited during start-up.
+    #[error("{component} exited during start-up; its log is {log}:\n{tail}")]
+    ComponentExited {
+        /// Which component.
+        component: String,
+        /// Its log file.
+        log: PathBuf,
+        /// The last lines of the log.
+        tail: String,
+    },
+    /// A component did not become ready in time.
+    #[error("{component} did not become ready within {seconds} s; its log is {log}")]
+    NotReady {
+        /// Which component.
+        component: String,
+        /// How long the lab waited.
+        seconds: u64,
+        /// Its log file.
+        log: PathBuf,
+    },
+    /// A lab of another size is running.
+    #[error("the lab is already up with {running} clusters; run `causeway-lab down` first to start {wanted}")]
+    SizeMismatch {
+        /// Clusters running.
+        running: u8,
+        /// Clusters asked for.
+        wanted: u8,
+    },
+    /// The cluster index is outside the lab.
+    #[error("cluster {index} does not exist: the lab has clusters 1..={clusters}")]
+    NoSuchCluster {
+        /// Index asked for.
+        index: u8,
+        /// Clusters in the lab.
+        clusters: u8,
+    },
+    /// Too many or too few clusters.
+    #[error("--clusters must be between 1 and {max}, got {got}")]
+    ClusterCount {
+        /// Asked for.
+        got: u8,
+        /// The maximum.
+        max: u8,
+    },
+    /// The lab is not running.
+    #[error("the lab is not up; run `causeway-lab up` first")]
+    NotUp,
+    /// An external command failed.
+    #[error("`{command}` failed: {stderr}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// What it printed.
+        stderr: String,
+    },
+    /// A file or process operation failed.
+    #[error("{action} {path}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A Kubernetes API call failed.
+    #[error("{action} on cluster {cluster}")]
+    Kube {
+        /// What was being done.
+        action: &'static str,
+        /// Cluster index.
+        cluster: u8,
+        /// The cause.
+        #[source]
+        source: Box<kube::Error>,
+    },
+    /// A kubeconfig could not be loaded.
+    #[error("failed to load kubeconfig {path}")]
+    Kubeconfig {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The state file is unreadable.
+    #[error("the lab state file {path} is corrupt; run `causeway-lab down` to clean up")]
+    State {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Lab result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps an I/O error with the action and path.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { action, path, source }
+    }
+
+    /// Wraps a kube error with the action and cluster.
+    pub fn kube(action: &'static str, cluster: u8) -> impl FnOnce(kube::Error) -> Self {
+        move |source| Self::Kube { action, cluster, source: Box::new(source) }
+    }
+}

@@ -1,0 +1,32 @@
+//! causeway's development lab: N independent Kubernetes clusters on one Linux machine, built from
+//! real upstream components (etcd, kube-apiserver, kube-controller-manager).
+//!
+//! Flow of `up`: [`kubebin`] builds or finds the cached binaries → [`netdev`] creates the lab
+//! bridge `cwl-br0` that carries each apiserver's address → [`process`] starts one etcd and, per
+//! cluster, an apiserver and a controller-manager as detached processes whose PIDs are recorded
+//! under the lab directory → [`ready`] waits for `/readyz`, the `default` namespace and service
+//! account, and installs causeway's CRDs. `down` stops exactly the recorded PIDs and deletes the
+//! lab's own devices and files. [`layout`] is the pure plan (addresses, CIDRs, paths) all of them
+//! read.
+
+pub mod down;
+pub mod error;
+pub mod kubebin;
+pub mod kubeconfig;
+pub mod layout;
+pub mod lock;
+pub mod netdev;
+pub mod process;
+pub mod ready;
+pub mod state;
+pub mod status;
+pub mod up;
+
+pub use error::{Error, Result};
+pub use layout::{ClusterPlan, LabPaths};
+pub use up::{UpOptions, up};
+
+/// A client for cluster `index` (1-based) of the running lab, as the lab admin.
+pub async fn admin_client(paths: &LabPaths, index: u8) -> Result<kube::Client> {
+    kubeconfig::client_from_file(&paths.admin_kubeconfig(index)).await
+}

@@ -1,0 +1,109 @@
+//! `causeway-lab`: the development lab's command line (up, down, status, kubeconfig).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use causeway_lab::state::LabState;
+use causeway_lab::{LabPaths, UpOptions};
+use clap::{Parser, Subcommand};
+
+/// Real Kubernetes clusters (etcd, kube-apiserver, kube-controller-manager built from the Go
+/// module proxy) on this Linux machine, for developing and testing causeway. Needs root.
+///
+/// The lab lives in $CAUSEWAY_LAB_DIR (default /tmp/causeway-lab); binaries are cached in
+/// $CAUSEWAY_KUBEBIN (default ~/.cache/causeway/kubebin).
+#[derive(Debug, Parser)]
+#[command(name = "causeway-lab", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the lab (idempotent): cluster 1 = pods 10.42/16, services 10.43/16; cluster 2 =
+    /// 10.44/16, 10.45/16; cluster N = 10.(40+2N)/16, 10.(41+2N)/16.
+    Up {
+        /// Number of clusters.
+        #[arg(long, default_value_t = 2, env = "CAUSEWAY_LAB_CLUSTERS")]
+        clusters: u8,
+    },
+    /// Stop every lab process and remove every lab file, namespace and device.
+    Down,
+    /// Show the lab's components and whether each apiserver is ready.
+    Status,
+    /// Print the path of cluster <INDEX>'s admin kubeconfig (use with kubectl --kubeconfig).
+    Kubeconfig {
+        /// Cluster index, from 1.
+        index: u8,
+    },
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("causeway-lab: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let paths = LabPaths::from_env();
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Up { clusters } => {
+            let info = causeway_lab::up(&paths, &UpOptions { clusters }).await?;
+            let verb = if info.started { "started" } else { "already up" };
+            writeln!(out, "lab {verb}: {} clusters ready in {:.1} s", info.state.clusters, info.seconds)?;
+            for i in 1..=info.state.clusters {
+                writeln!(out, "  kubectl --kubeconfig {} get ns", paths.admin_kubeconfig(i).display())?;
+            }
+            writeln!(out, "  kubectl: {}", info.state.bin_dir.join("kubectl").display())?;
+        }
+        Command::Down => {
+            let removed = causeway_lab::down::down(&paths)?;
+            writeln!(
+                out,
+                "lab down: stopped {} processes, removed {} namespaces/devices{}",
+                removed.processes.len(),
+                removed.devices.len(),
+                if removed.directory { ", removed the lab directory" } else { "" }
+            )?;
+        }
+        Command::Status => {
+            let st = causeway_lab::status::status(&paths).await?;
+            let Some(state) = &st.state else {
+                writeln!(out, "lab is down")?;
+                return Ok(());
+            };
+            writeln!(out, "lab: {} clusters in {} (binaries {})", state.clusters, paths.root().display(), state.bin_dir.display())?;
+            writeln!(out, "{:<32} {:>8}  STATE", "COMPONENT", "PID")?;
+            for c in &st.components {
+                writeln!(out, "{:<32} {:>8}  {}", c.name, c.pid, if c.running { "running" } else { "DEAD" })?;
+            }
+            for (i, ok) in &st.apiservers_ready {
+                writeln!(out, "cluster {i}: /readyz {}  kubeconfig {}", if *ok { "ok" } else { "NOT READY" }, paths.admin_kubeconfig(*i).display())?;
+            }
+        }
+        Command::Kubeconfig { index } => {
+            let state = LabState::load(&paths)?.ok_or(causeway_lab::Error::NotUp)?;
+            state.check_index(index)?;
+            writeln!(out, "{}", paths.admin_kubeconfig(index).display())?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}

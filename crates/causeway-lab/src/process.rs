@@ -1,0 +1,169 @@
+//! Detached component processes, tracked by PID file.
+//!
+//! A component is started through `sh -c '… &'` under `setsid`, so it outlives the process that
+//! started it (a test binary or `causeway-lab up`) and is reaped by init, never left a zombie.
+//! Its PID file records the PID and the executable; [`stop_all`] signals only processes whose
+//! `/proc/<pid>/exe` still is that executable, so a recycled PID is never killed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::{Error, Result};
+
+/// A started component.
+#[derive(Clone, Debug)]
+pub struct Started {
+    /// Component name, e.g. `c1-kube-apiserver`.
+    pub name: String,
+    /// Its PID.
+    pub pid: u32,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+/// Starts `bin args…` detached, logging to `log`, and records it in `pid_dir/<name>.pid`.
+pub fn spawn(name: &str, bin: &Path, args: &[String], log: &Path, pid_dir: &Path) -> Result<Started> {
+    spawn_in(name, None, bin, args, log, pid_dir)
+}
+
+/// Like [`spawn`], but inside network namespace `netns` (`ip netns exec`).
+pub fn spawn_in(
+    name: &str,
+    netns: Option<&str>,
+    bin: &Path,
+    args: &[String],
+    log: &Path,
+    pid_dir: &Path,
+) -> Result<Started> {
+    std::fs::create_dir_all(pid_dir).map_err(Error::io("failed to create", pid_dir))?;
+    let mut argv: Vec<String> = Vec::new();
+    if let Some(ns) = netns {
+        argv.extend(["ip", "netns", "exec", ns].map(String::from));
+    }
+    argv.push(bin.display().to_string());
+    argv.extend(args.iter().cloned());
+    let script = r#"log="$1"; shift; setsid "$@" >"$log" 2>&1 </dev/null & echo $!"#;
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg("sh")
+        .arg(log)
+        .args(&argv)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(Error::io("failed to run sh to start", bin))?;
+    let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().map_err(|_| Error::Command {
+        command: format!("start {name}"),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })?;
+    // `$!` is the PID of `setsid` (and `ip netns exec`), which exec the component: wait until the
+    // PID runs the component's executable, so liveness checks that follow are meaningful.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline
+        && !alive(pid, bin)
+        && std::path::Path::new(&format!("/proc/{pid}")).exists()
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let pid_file = pid_dir.join(format!("{name}.pid"));
+    std::fs::write(&pid_file, format!("{pid}\n{}\n", bin.display()))
+        .map_err(Error::io("failed to write", &pid_file))?;
+    Ok(Started { name: name.to_owned(), pid, log: log.to_owned() })
+}
+
+/// True while `pid` runs `exe` (not a zombie, not a recycled PID).
+pub fn alive(pid: u32, exe: &Path) -> bool {
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+    let Ok(stat) = std::fs::read_to_string(proc_dir.join("stat")) else { return false };
+    // The state letter follows the parenthesised command name.
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+    if matches!(state, Some("Z" | "X")) {
+        return false;
+    }
+    std::fs::read_link(proc_dir.join("exe")).is_ok_and(|p| p == exe)
+}
+
+/// A PID file: name, PID and executable.
+#[derive(Clone, Debug)]
+pub struct PidFile {
+    /// Component name.
+    pub name: String,
+    /// Its PID.
+    pub pid: u32,
+    /// Its executable.
+    pub exe: PathBuf,
+}
+
+/// Every PID file in `pid_dir`, sorted by name.
+pub fn list(pid_dir: &Path) -> Vec<PidFile> {
+    let Ok(entries) = std::fs::read_dir(pid_dir) else { return Vec::new() };
+    let mut out: Vec<PidFile> = entries
+        .flatten()
+        .filter_map(|e| {
+            let path = e.path();
+            let name = path.file_stem()?.to_str()?.to_owned();
+            let text = std::fs::read_to_string(&path).ok()?;
+            let mut lines = text.lines();
+            let pid = lines.next()?.trim().parse().ok()?;
+            let exe = PathBuf::from(lines.next()?.trim());
+            Some(PidFile { name, pid, exe })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// Stops every recorded process that is still ours: SIGTERM, then SIGKILL after `grace`.
+/// Returns the names of the processes that were running.
+pub fn stop_all(pid_dir: &Path, grace: Duration) -> Vec<String> {
+    let running: Vec<PidFile> = list(pid_dir).into_iter().filter(|p| alive(p.pid, &p.exe)).collect();
+    for p in &running {
+        let _ = kill(Pid::from_raw(pid_i32(p.pid)), Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline && running.iter().any(|p| alive(p.pid, &p.exe)) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for p in running.iter().filter(|p| alive(p.pid, &p.exe)) {
+        let _ = kill(Pid::from_raw(pid_i32(p.pid)), Signal::SIGKILL);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && running.iter().any(|p| alive(p.pid, &p.exe)) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    running.into_iter().map(|p| p.name).collect()
+}
+
+/// Stops one recorded process (same rules as [`stop_all`]) and removes its PID file.
+pub fn stop_one(pid_dir: &Path, name: &str, grace: Duration) -> bool {
+    let Some(p) = list(pid_dir).into_iter().find(|p| p.name == name) else { return false };
+    let was_alive = alive(p.pid, &p.exe);
+    if was_alive {
+        let _ = kill(Pid::from_raw(pid_i32(p.pid)), Signal::SIGTERM);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && alive(p.pid, &p.exe) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if alive(p.pid, &p.exe) {
+            let _ = kill(Pid::from_raw(pid_i32(p.pid)), Signal::SIGKILL);
+        }
+    }
+    let _ = std::fs::remove_file(pid_dir.join(format!("{name}.pid")));
+    was_alive
+}
+
+/// The last `n` lines of a log file, for error messages.
+pub fn tail(log: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn pid_i32(pid: u32) -> i32 {
+    i32::try_from(pid).unwrap_or(i32::MAX)
+}

@@ -1,0 +1,247 @@
+//! `causeway-lab up`: starts (or finds running) etcd and, per cluster, kube-apiserver and
+//! kube-controller-manager; waits for readiness; installs causeway's CRDs.
+//!
+//! Idempotent: a complete running lab of the same size is reused. A half-started lab (a killed
+//! run) is torn down first. Any failure tears down what this run started and names the component
+//! and its log.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::kubeconfig;
+use crate::layout::{APISERVER_PORT, DEFAULT_ETCD_PORT, MAX_CLUSTERS};
+use crate::lock::LabLock;
+use crate::process;
+use crate::ready;
+use crate::state::LabState;
+use crate::{ClusterPlan, Error, LabPaths, Result, down, kubebin, netdev};
+
+/// Lab users: (kubeconfig name, user name, groups). Each causeway component has its own user, with
+/// no rights beyond the RBAC its manifests grant.
+pub const USERS: &[(&str, &str, &str)] = &[
+    ("admin", "lab-admin", "system:masters"),
+    ("kube-controller-manager", "system:kube-controller-manager", "system:masters"),
+    ("kube-proxy", "system:kube-proxy", ""),
+    ("causeway-controller", "causeway-controller", "causeway"),
+    ("causeway-dns", "causeway-dns", "causeway"),
+    ("causeway-netpeer", "causeway-netpeer", "causeway"),
+];
+
+/// Options of `up`.
+#[derive(Clone, Debug)]
+pub struct UpOptions {
+    /// Number of clusters.
+    pub clusters: u8,
+}
+
+/// What a running lab looks like.
+#[derive(Clone, Debug)]
+pub struct LabInfo {
+    /// The lab's state.
+    pub state: LabState,
+    /// True when this call started it (false: it was already up).
+    pub started: bool,
+    /// Seconds from the call to a ready lab.
+    pub seconds: f64,
+}
+
+/// Brings the lab up; see the module docs.
+pub async fn up(paths: &LabPaths, opts: &UpOptions) -> Result<LabInfo> {
+    if opts.clusters == 0 || opts.clusters > MAX_CLUSTERS {
+        return Err(Error::ClusterCount { got: opts.clusters, max: MAX_CLUSTERS });
+    }
+    if !nix::unistd::geteuid().is_root() {
+        return Err(Error::NotRoot);
+    }
+    let t0 = Instant::now();
+    let _lock = LabLock::acquire(paths)?;
+    if let Some(state) = LabState::load(paths)? {
+        if state.complete && all_running(paths) {
+            if state.clusters != opts.clusters {
+                return Err(Error::SizeMismatch { running: state.clusters, wanted: opts.clusters });
+            }
+            for i in 1..=state.clusters {
+                let client = crate::admin_client(paths, i).await?;
+                if !ready::readyz(&client).await {
+                    return Err(Error::NotReady {
+                        component: format!("c{i}-kube-apiserver"),
+                        seconds: 3,
+                        log: paths.log(i, "kube-apiserver"),
+                    });
+                }
+            }
+            return Ok(LabInfo { state, started: false, seconds: t0.elapsed().as_secs_f64() });
+        }
+        eprintln!(
+            "lab: found a half-started or stopped lab in {} (a killed run?); removing it first",
+            paths.root().display()
+        );
+        down::down_locked(paths);
+    } else if paths.root().exists() || !netdev::lab_links().is_empty() {
+        eprintln!("lab: removing leftovers of an earlier lab in {}", paths.root().display());
+        down::down_locked(paths);
+    }
+    match start(paths, opts, t0).await {
+        Ok(info) => Ok(info),
+        Err(err) => {
+            eprintln!("lab: start-up failed; removing everything this run started");
+            down::down_locked(paths);
+            Err(err)
+        }
+    }
+}
+
+fn all_running(paths: &LabPaths) -> bool {
+    let pids = process::list(&paths.pid_dir());
+    !pids.is_empty() && pids.iter().all(|p| process::alive(p.pid, &p.exe))
+}
+
+async fn start(paths: &LabPaths, opts: &UpOptions, t0: Instant) -> Result<LabInfo> {
+    let etcd_port = std::env::var("CAUSEWAY_LAB_ETCD_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(DEFAULT_ETCD_PORT);
+    let plans: Vec<ClusterPlan> = (1..=opts.clusters).map(ClusterPlan::new).collect::<Result<_>>()?;
+    check_free("etcd", &format!("127.0.0.1:{etcd_port}"))?;
+    check_free("etcd (peer)", &format!("127.0.0.1:{}", etcd_port + 1))?;
+
+    eprintln!("lab: finding the Kubernetes binaries (built once, then cached)");
+    let bin_dir = kubebin::ensure()?;
+    std::fs::create_dir_all(paths.root()).map_err(Error::io("failed to create", paths.root()))?;
+    let mut state = LabState { clusters: opts.clusters, bin_dir: bin_dir.clone(), etcd_port, complete: false };
+    state.save(paths)?;
+
+    eprintln!("lab: creating bridge cwl-br0 for the apiserver addresses");
+    netdev::ensure_bridge(&plans)?;
+    for plan in &plans {
+        check_free(&format!("kube-apiserver of cluster {}", plan.index), &format!("{}:{APISERVER_PORT}", plan.api_ip))?;
+    }
+
+    let sa_key = paths.root().join("sa.key");
+    netdev::run("openssl", &["genrsa", "-out", &sa_key.display().to_string(), "2048"])?;
+
+    eprintln!("lab: starting etcd on 127.0.0.1:{etcd_port}");
+    let etcd_bin = bin_dir.join("etcd");
+    let etcd = process::spawn("etcd", &etcd_bin, &etcd_args(paths, etcd_port), &paths.etcd_log(), &paths.pid_dir())?;
+    ready::wait_etcd(&etcd, &etcd_bin, etcd_port).await?;
+
+    let apiserver_bin = bin_dir.join("kube-apiserver");
+    let mut apiservers = Vec::new();
+    for plan in &plans {
+        let dir = paths.cluster_dir(plan.index);
+        std::fs::create_dir_all(dir.join("pki")).map_err(Error::io("failed to create", &dir))?;
+        write_users(paths, plan)?;
+        eprintln!("lab: starting kube-apiserver of cluster {} on {}", plan.index, plan.server_url());
+        let started = process::spawn(
+            &format!("c{}-kube-apiserver", plan.index),
+            &apiserver_bin,
+            &apiserver_args(paths, plan, etcd_port, &sa_key),
+            &paths.log(plan.index, "kube-apiserver"),
+            &paths.pid_dir(),
+        )?;
+        apiservers.push(started);
+    }
+    let kcm_bin = bin_dir.join("kube-controller-manager");
+    for (plan, apiserver) in plans.iter().zip(&apiservers) {
+        let client = crate::admin_client(paths, plan.index).await?;
+        ready::wait_apiserver(&client, apiserver, &apiserver_bin).await?;
+        eprintln!("lab: cluster {} apiserver ready after {:.1} s; starting kube-controller-manager", plan.index, t0.elapsed().as_secs_f64());
+        let kcm = process::spawn(
+            &format!("c{}-kube-controller-manager", plan.index),
+            &kcm_bin,
+            &kcm_args(paths, plan),
+            &paths.log(plan.index, "kube-controller-manager"),
+            &paths.pid_dir(),
+        )?;
+        ready::install_crds(&client, plan.index).await?;
+        ready::wait_default_sa(&client, plan.index, &kcm, &kcm_bin).await?;
+        eprintln!("lab: cluster {} ready (CRDs installed) after {:.1} s", plan.index, t0.elapsed().as_secs_f64());
+    }
+    state.complete = true;
+    state.save(paths)?;
+    Ok(LabInfo { state, started: true, seconds: t0.elapsed().as_secs_f64() })
+}
+
+fn check_free(what: &str, addr: &str) -> Result<()> {
+    match TcpListener::bind(addr) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            Err(Error::PortInUse { what: what.to_owned(), addr: addr.to_owned() })
+        }
+        Err(e) => Err(Error::io("cannot listen on", addr)(e)),
+    }
+}
+
+fn token() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    let mut f = std::fs::File::open("/dev/urandom").map_err(Error::io("failed to open", "/dev/urandom"))?;
+    std::io::Read::read_exact(&mut f, &mut bytes).map_err(Error::io("failed to read", "/dev/urandom"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn write_users(paths: &LabPaths, plan: &ClusterPlan) -> Result<()> {
+    let mut csv = String::new();
+    for (file, user, groups) in USERS {
+        let tok = token()?;
+        csv.push_str(&format!("{tok},{user},{user},\"{groups}\"\n"));
+        let path = paths.user_kubeconfig(plan.index, file);
+        let context = if *file == "admin" { format!("lab-c{}", plan.index) } else { format!("lab-c{}-{file}", plan.index) };
+        kubeconfig::write(&path, &kubeconfig::render(&context, &plan.server_url(), user, &tok))?;
+    }
+    kubeconfig::write(&paths.cluster_dir(plan.index).join("tokens.csv"), &csv)
+}
+
+fn s(v: &str) -> String {
+    v.to_owned()
+}
+
+fn etcd_args(paths: &LabPaths, port: u16) -> Vec<String> {
+    let client = format!("http://127.0.0.1:{port}");
+    let peer = format!("http://127.0.0.1:{}", port + 1);
+    vec![
+        s("--name=lab"),
+        format!("--data-dir={}", paths.etcd_dir().display()),
+        s("--log-level=warn"),
+        s("--unsafe-no-fsync"),
+        format!("--listen-client-urls={client}"),
+        format!("--advertise-client-urls={client}"),
+        format!("--listen-peer-urls={peer}"),
+        format!("--initial-advertise-peer-urls={peer}"),
+        format!("--initial-cluster=lab={peer}"),
+        s("--listen-metrics-urls="),
+    ]
+}
+
+fn apiserver_args(paths: &LabPaths, plan: &ClusterPlan, etcd_port: u16, sa_key: &Path) -> Vec<String> {
+    let dir: PathBuf = paths.cluster_dir(plan.index);
+    vec![
+        format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
+        format!("--etcd-prefix={}", plan.etcd_prefix()),
+        format!("--bind-address={}", plan.api_ip),
+        format!("--advertise-address={}", plan.api_ip),
+        format!("--secure-port={APISERVER_PORT}"),
+        format!("--cert-dir={}", dir.join("pki").display()),
+        format!("--token-auth-file={}", dir.join("tokens.csv").display()),
+        s("--authorization-mode=Node,RBAC"),
+        format!("--service-cluster-ip-range={}", plan.service_cidr),
+        s("--service-account-issuer=https://kubernetes.default.svc"),
+        format!("--service-account-key-file={}", sa_key.display()),
+        format!("--service-account-signing-key-file={}", sa_key.display()),
+        s("--disable-admission-plugins=ServiceAccount"),
+        s("--allow-privileged=true"),
+        s("--profiling=false"),
+        s("--enable-priority-and-fairness=false"),
+    ]
+}
+
+fn kcm_args(paths: &LabPaths, plan: &ClusterPlan) -> Vec<String> {
+    vec![
+        format!("--kubeconfig={}", paths.user_kubeconfig(plan.index, "kube-controller-manager").display()),
+        s("--leader-elect=false"),
+        s("--secure-port=0"),
+        s("--controllers=endpointslice-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller"),
+        format!("--cluster-cidr={}", plan.pod_cidr),
+        format!("--service-cluster-ip-range={}", plan.service_cidr),
+    ]
+}
