@@ -2,8 +2,8 @@
 //! guard labels, producing exactly what `deploy/crds/` holds.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::core::crd::merge_crds;
 use kube::CustomResourceExt;
+use kube::core::crd::merge_crds;
 
 use crate::names::{
     LABEL_CRD_SCHEMA_REVISION, LABEL_RELEASE_VERSION, MCS_CRD_SCHEMA_REVISION, MCS_RELEASE_VERSION,
@@ -24,7 +24,10 @@ pub fn all_crds() -> Vec<CustomResourceDefinition> {
             STORAGE_VERSION,
         ),
         merge_crds(
-            vec![service_import::v1alpha1::ServiceImport::crd(), service_import::v1beta1::ServiceImport::crd()],
+            vec![
+                service_import::v1alpha1::ServiceImport::crd(),
+                service_import::v1beta1::ServiceImport::crd(),
+            ],
             STORAGE_VERSION,
         ),
         merge_crds(
@@ -53,7 +56,10 @@ pub fn all_crds() -> Vec<CustomResourceDefinition> {
             if crd.spec.group == crate::names::MCS_GROUP {
                 let labels = crd.metadata.labels.get_or_insert_default();
                 labels.insert(LABEL_RELEASE_VERSION.into(), MCS_RELEASE_VERSION.into());
-                labels.insert(LABEL_CRD_SCHEMA_REVISION.into(), MCS_CRD_SCHEMA_REVISION.into());
+                labels.insert(
+                    LABEL_CRD_SCHEMA_REVISION.into(),
+                    MCS_CRD_SCHEMA_REVISION.into(),
+                );
             }
             crd
         })
@@ -63,7 +69,11 @@ pub fn all_crds() -> Vec<CustomResourceDefinition> {
 /// Upstream's ServiceExport `spec` is optional; the derive marks every spec required.
 fn make_spec_optional(crd: &mut CustomResourceDefinition) {
     for version in &mut crd.spec.versions {
-        if let Some(schema) = version.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) {
+        if let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
             if let Some(required) = schema.required.as_mut() {
                 required.retain(|r| r != "spec");
             }

@@ -15,7 +15,7 @@ macro_rules! service_export_version {
         use serde::{Deserialize, Serialize};
 
         /// A ServiceExport: exports the Service of the same name and namespace.
-        #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+        #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
         #[serde(rename_all = "camelCase")]
         pub struct ServiceExport {
             /// Object metadata.
@@ -36,6 +36,22 @@ macro_rules! service_export_version {
                     spec,
                     status: None,
                 }
+            }
+        }
+
+        impl Serialize for ServiceExport {
+            fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeStruct;
+                let fields = if self.status.is_some() { 5 } else { 4 };
+                let mut obj = ser.serialize_struct("ServiceExport", fields)?;
+                obj.serialize_field("apiVersion", concat!("multicluster.x-k8s.io/", $version))?;
+                obj.serialize_field("kind", "ServiceExport")?;
+                obj.serialize_field("metadata", &self.metadata)?;
+                obj.serialize_field("spec", &self.spec)?;
+                if let Some(status) = &self.status {
+                    obj.serialize_field("status", status)?;
+                }
+                obj.end()
             }
         }
 
@@ -146,5 +162,10 @@ mod tests {
         let export: ServiceExport = serde_json::from_value(json).expect("deserializes");
         assert_eq!(export.spec.exported_labels, None);
         assert_eq!(export.metadata.name.as_deref(), Some("serve"));
+        let back = serde_json::to_value(&export).expect("serializes");
+        assert_eq!(back["apiVersion"], "multicluster.x-k8s.io/v1beta1");
+        assert_eq!(back["kind"], "ServiceExport");
+        assert_eq!(back["spec"], serde_json::json!({}));
+        assert!(back.get("status").is_none());
     }
 }

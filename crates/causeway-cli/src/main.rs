@@ -32,7 +32,8 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+    let Cli { command } = cli;
+    match command {
         Command::Crds => {
             let mut out = std::io::stdout().lock();
             out.write_all(causeway_api::crds_yaml().as_bytes())?;

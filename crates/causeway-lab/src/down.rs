@@ -31,5 +31,9 @@ pub fn down_locked(paths: &LabPaths) -> Removed {
     if directory {
         let _ = std::fs::remove_dir_all(paths.root());
     }
-    Removed { processes, devices, directory }
+    Removed {
+        processes,
+        devices,
+        directory,
+    }
 }

@@ -6,10 +6,14 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The lab needs root for its bridge and namespaces.
-    #[error("causeway-lab must run as root (it creates the bridge cwl-br0 and network namespaces); re-run with sudo")]
+    #[error(
+        "causeway-lab must run as root (it creates the bridge cwl-br0 and network namespaces); re-run with sudo"
+    )]
     NotRoot,
     /// A port the lab needs is taken.
-    #[error("{what} cannot listen on {addr}: the address is already in use by another process; stop that process, or run `causeway-lab down` if it is a leftover lab")]
+    #[error(
+        "{what} cannot listen on {addr}: the address is already in use by another process; stop that process, or run `causeway-lab down` if it is a leftover lab"
+    )]
     PortInUse {
         /// Component that wanted the port.
         what: String,
@@ -17,7 +21,9 @@ pub enum Error {
         addr: String,
     },
     /// Building the Kubernetes binaries failed.
-    #[error("building the Kubernetes binaries with {script} failed ({status}); the lines above name the cause")]
+    #[error(
+        "building the Kubernetes binaries with {script} failed ({status}); the lines above name the cause"
+    )]
     KubeBuild {
         /// The build script.
         script: PathBuf,
@@ -45,7 +51,9 @@ pub enum Error {
         log: PathBuf,
     },
     /// A lab of another size is running.
-    #[error("the lab is already up with {running} clusters; run `causeway-lab down` first to start {wanted}")]
+    #[error(
+        "the lab is already up with {running} clusters; run `causeway-lab down` first to start {wanted}"
+    )]
     SizeMismatch {
         /// Clusters running.
         running: u8,
@@ -126,13 +134,24 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// Wraps an I/O error with the action and path.
-    pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+    pub fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
-        move |source| Self::Io { action, path, source }
+        move |source| Self::Io {
+            action,
+            path,
+            source,
+        }
     }
 
     /// Wraps a kube error with the action and cluster.
     pub fn kube(action: &'static str, cluster: u8) -> impl FnOnce(kube::Error) -> Self {
-        move |source| Self::Kube { action, cluster, source: Box::new(source) }
+        move |source| Self::Kube {
+            action,
+            cluster,
+            source: Box::new(source),
+        }
     }
 }

@@ -9,7 +9,12 @@ use crate::{Error, Result};
 /// The build script: `$CAUSEWAY_KUBEBINS_SCRIPT`, else the one in this source tree.
 pub fn script() -> PathBuf {
     std::env::var_os("CAUSEWAY_KUBEBINS_SCRIPT").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/kubebins/build.sh")),
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../tools/kubebins/build.sh"
+            ))
+        },
         PathBuf::from,
     )
 }
@@ -25,7 +30,10 @@ pub fn ensure() -> Result<PathBuf> {
         .output()
         .map_err(Error::io("failed to run", &script))?;
     if !out.status.success() {
-        return Err(Error::KubeBuild { script, status: out.status.to_string() });
+        return Err(Error::KubeBuild {
+            script,
+            status: out.status.to_string(),
+        });
     }
     let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     Ok(dir)

@@ -17,8 +17,8 @@ pub fn render(context: &str, server: &str, user: &str, token: &str) -> String {
 
 /// Writes a kubeconfig readable only by its owner (it holds a token).
 pub fn write(path: &Path, contents: &str) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(true)
@@ -26,16 +26,24 @@ pub fn write(path: &Path, contents: &str) -> Result<()> {
         .mode(0o600)
         .open(path)
         .map_err(Error::io("failed to write", path))?;
-    f.write_all(contents.as_bytes()).map_err(Error::io("failed to write", path))
+    f.write_all(contents.as_bytes())
+        .map_err(Error::io("failed to write", path))
 }
 
 /// A client from a kubeconfig file.
 pub async fn client_from_file(path: &Path) -> Result<kube::Client> {
-    let kc = Kubeconfig::read_from(path)
-        .map_err(|e| Error::Kubeconfig { path: path.to_owned(), source: Box::new(e) })?;
+    let kc = Kubeconfig::read_from(path).map_err(|e| Error::Kubeconfig {
+        path: path.to_owned(),
+        source: Box::new(e),
+    })?;
     let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
-        .map_err(|e| Error::Kubeconfig { path: path.to_owned(), source: Box::new(e) })?;
-    kube::Client::try_from(config)
-        .map_err(|e| Error::Kubeconfig { path: path.to_owned(), source: Box::new(e) })
+        .map_err(|e| Error::Kubeconfig {
+            path: path.to_owned(),
+            source: Box::new(e),
+        })?;
+    kube::Client::try_from(config).map_err(|e| Error::Kubeconfig {
+        path: path.to_owned(),
+        source: Box::new(e),
+    })
 }

@@ -35,7 +35,10 @@ impl ClusterPlan {
     /// seed's old cluster), cluster 2 10.44/10.45 (the new one), cluster N 10.(40+2N)/10.(41+2N).
     pub fn new(index: u8) -> Result<Self> {
         if index == 0 || index > MAX_CLUSTERS {
-            return Err(Error::ClusterCount { got: index, max: MAX_CLUSTERS });
+            return Err(Error::ClusterCount {
+                got: index,
+                max: MAX_CLUSTERS,
+            });
         }
         let pod = 40 + 2 * index;
         Ok(Self {
@@ -134,17 +137,32 @@ mod tests {
     #[test]
     fn clusters_follow_the_seed_cidrs() {
         let c1 = ClusterPlan::new(1).unwrap();
-        assert_eq!((c1.pod_cidr.as_str(), c1.service_cidr.as_str()), ("10.42.0.0/16", "10.43.0.0/16"));
+        assert_eq!(
+            (c1.pod_cidr.as_str(), c1.service_cidr.as_str()),
+            ("10.42.0.0/16", "10.43.0.0/16")
+        );
         let c2 = ClusterPlan::new(2).unwrap();
-        assert_eq!((c2.pod_cidr.as_str(), c2.service_cidr.as_str()), ("10.44.0.0/16", "10.45.0.0/16"));
+        assert_eq!(
+            (c2.pod_cidr.as_str(), c2.service_cidr.as_str()),
+            ("10.44.0.0/16", "10.45.0.0/16")
+        );
         let c3 = ClusterPlan::new(3).unwrap();
-        assert_eq!((c3.pod_cidr.as_str(), c3.service_cidr.as_str()), ("10.46.0.0/16", "10.47.0.0/16"));
+        assert_eq!(
+            (c3.pod_cidr.as_str(), c3.service_cidr.as_str()),
+            ("10.46.0.0/16", "10.47.0.0/16")
+        );
         assert_eq!(c2.server_url(), "https://198.51.100.2:6443");
     }
 
     #[test]
     fn cluster_index_out_of_range_is_an_error() {
-        assert!(matches!(ClusterPlan::new(0), Err(Error::ClusterCount { .. })));
-        assert!(matches!(ClusterPlan::new(9), Err(Error::ClusterCount { .. })));
+        assert!(matches!(
+            ClusterPlan::new(0),
+            Err(Error::ClusterCount { .. })
+        ));
+        assert!(matches!(
+            ClusterPlan::new(9),
+            Err(Error::ClusterCount { .. })
+        ));
     }
 }

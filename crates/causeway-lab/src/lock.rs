@@ -28,7 +28,10 @@ impl LabLock {
         let file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => return Ok(Self { _lock: lock }),
             Err((file, _)) => {
-                eprintln!("lab: another causeway-lab run holds {}; waiting for it", path.display());
+                eprintln!(
+                    "lab: another causeway-lab run holds {}; waiting for it",
+                    path.display()
+                );
                 file
             }
         };

@@ -57,12 +57,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up { clusters } => {
             let info = causeway_lab::up(&paths, &UpOptions { clusters }).await?;
-            let verb = if info.started { "started" } else { "already up" };
-            writeln!(out, "lab {verb}: {} clusters ready in {:.1} s", info.state.clusters, info.seconds)?;
+            let verb = if info.started {
+                "started"
+            } else {
+                "already up"
+            };
+            writeln!(
+                out,
+                "lab {verb}: {} clusters ready in {:.1} s",
+                info.state.clusters, info.seconds
+            )?;
             for i in 1..=info.state.clusters {
-                writeln!(out, "  kubectl --kubeconfig {} get ns", paths.admin_kubeconfig(i).display())?;
+                writeln!(
+                    out,
+                    "  kubectl --kubeconfig {} get ns",
+                    paths.admin_kubeconfig(i).display()
+                )?;
             }
-            writeln!(out, "  kubectl: {}", info.state.bin_dir.join("kubectl").display())?;
+            writeln!(
+                out,
+                "  kubectl: {}",
+                info.state.bin_dir.join("kubectl").display()
+            )?;
         }
         Command::Down => {
             let removed = causeway_lab::down::down(&paths)?;
@@ -71,7 +87,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "lab down: stopped {} processes, removed {} namespaces/devices{}",
                 removed.processes.len(),
                 removed.devices.len(),
-                if removed.directory { ", removed the lab directory" } else { "" }
+                if removed.directory {
+                    ", removed the lab directory"
+                } else {
+                    ""
+                }
             )?;
         }
         Command::Status => {
@@ -80,13 +100,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 writeln!(out, "lab is down")?;
                 return Ok(());
             };
-            writeln!(out, "lab: {} clusters in {} (binaries {})", state.clusters, paths.root().display(), state.bin_dir.display())?;
+            writeln!(
+                out,
+                "lab: {} clusters in {} (binaries {})",
+                state.clusters,
+                paths.root().display(),
+                state.bin_dir.display()
+            )?;
             writeln!(out, "{:<32} {:>8}  STATE", "COMPONENT", "PID")?;
             for c in &st.components {
-                writeln!(out, "{:<32} {:>8}  {}", c.name, c.pid, if c.running { "running" } else { "DEAD" })?;
+                writeln!(
+                    out,
+                    "{:<32} {:>8}  {}",
+                    c.name,
+                    c.pid,
+                    if c.running { "running" } else { "DEAD" }
+                )?;
             }
             for (i, ok) in &st.apiservers_ready {
-                writeln!(out, "cluster {i}: /readyz {}  kubeconfig {}", if *ok { "ok" } else { "NOT READY" }, paths.admin_kubeconfig(*i).display())?;
+                writeln!(
+                    out,
+                    "cluster {i}: /readyz {}  kubeconfig {}",
+                    if *ok { "ok" } else { "NOT READY" },
+                    paths.admin_kubeconfig(*i).display()
+                )?;
             }
         }
         Command::Kubeconfig { index } => {

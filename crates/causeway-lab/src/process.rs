@@ -26,7 +26,13 @@ pub struct Started {
 }
 
 /// Starts `bin args…` detached, logging to `log`, and records it in `pid_dir/<name>.pid`.
-pub fn spawn(name: &str, bin: &Path, args: &[String], log: &Path, pid_dir: &Path) -> Result<Started> {
+pub fn spawn(
+    name: &str,
+    bin: &Path,
+    args: &[String],
+    log: &Path,
+    pid_dir: &Path,
+) -> Result<Started> {
     spawn_in(name, None, bin, args, log, pid_dir)
 }
 
@@ -40,27 +46,30 @@ pub fn spawn_in(
     pid_dir: &Path,
 ) -> Result<Started> {
     std::fs::create_dir_all(pid_dir).map_err(Error::io("failed to create", pid_dir))?;
-    let mut argv: Vec<String> = Vec::new();
+    let mut command_line: Vec<String> = Vec::new();
     if let Some(ns) = netns {
-        argv.extend(["ip", "netns", "exec", ns].map(String::from));
+        command_line.extend(["ip", "netns", "exec", ns].map(String::from));
     }
-    argv.push(bin.display().to_string());
-    argv.extend(args.iter().cloned());
+    command_line.push(bin.display().to_string());
+    command_line.extend(args.iter().cloned());
     let script = r#"log="$1"; shift; setsid "$@" >"$log" 2>&1 </dev/null & echo $!"#;
     let out = Command::new("sh")
         .arg("-c")
         .arg(script)
         .arg("sh")
         .arg(log)
-        .args(&argv)
+        .args(&command_line)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
         .map_err(Error::io("failed to run sh to start", bin))?;
-    let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().map_err(|_| Error::Command {
-        command: format!("start {name}"),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })?;
+    let pid: u32 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|_| Error::Command {
+            command: format!("start {name}"),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })?;
     // `$!` is the PID of `setsid` (and `ip netns exec`), which exec the component: wait until the
     // PID runs the component's executable, so liveness checks that follow are meaningful.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -73,15 +82,23 @@ pub fn spawn_in(
     let pid_file = pid_dir.join(format!("{name}.pid"));
     std::fs::write(&pid_file, format!("{pid}\n{}\n", bin.display()))
         .map_err(Error::io("failed to write", &pid_file))?;
-    Ok(Started { name: name.to_owned(), pid, log: log.to_owned() })
+    Ok(Started {
+        name: name.to_owned(),
+        pid,
+        log: log.to_owned(),
+    })
 }
 
 /// True while `pid` runs `exe` (not a zombie, not a recycled PID).
 pub fn alive(pid: u32, exe: &Path) -> bool {
     let proc_dir = PathBuf::from(format!("/proc/{pid}"));
-    let Ok(stat) = std::fs::read_to_string(proc_dir.join("stat")) else { return false };
+    let Ok(stat) = std::fs::read_to_string(proc_dir.join("stat")) else {
+        return false;
+    };
     // The state letter follows the parenthesised command name.
-    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
     if matches!(state, Some("Z" | "X")) {
         return false;
     }
@@ -101,7 +118,9 @@ pub struct PidFile {
 
 /// Every PID file in `pid_dir`, sorted by name.
 pub fn list(pid_dir: &Path) -> Vec<PidFile> {
-    let Ok(entries) = std::fs::read_dir(pid_dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(pid_dir) else {
+        return Vec::new();
+    };
     let mut out: Vec<PidFile> = entries
         .flatten()
         .filter_map(|e| {
@@ -121,7 +140,10 @@ pub fn list(pid_dir: &Path) -> Vec<PidFile> {
 /// Stops every recorded process that is still ours: SIGTERM, then SIGKILL after `grace`.
 /// Returns the names of the processes that were running.
 pub fn stop_all(pid_dir: &Path, grace: Duration) -> Vec<String> {
-    let running: Vec<PidFile> = list(pid_dir).into_iter().filter(|p| alive(p.pid, &p.exe)).collect();
+    let running: Vec<PidFile> = list(pid_dir)
+        .into_iter()
+        .filter(|p| alive(p.pid, &p.exe))
+        .collect();
     for p in &running {
         let _ = kill(Pid::from_raw(pid_i32(p.pid)), Signal::SIGTERM);
     }
@@ -141,7 +163,9 @@ pub fn stop_all(pid_dir: &Path, grace: Duration) -> Vec<String> {
 
 /// Stops one recorded process (same rules as [`stop_all`]) and removes its PID file.
 pub fn stop_one(pid_dir: &Path, name: &str, grace: Duration) -> bool {
-    let Some(p) = list(pid_dir).into_iter().find(|p| p.name == name) else { return false };
+    let Some(p) = list(pid_dir).into_iter().find(|p| p.name == name) else {
+        return false;
+    };
     let was_alive = alive(p.pid, &p.exe);
     if was_alive {
         let _ = kill(Pid::from_raw(pid_i32(p.pid)), Signal::SIGTERM);

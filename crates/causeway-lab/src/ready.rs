@@ -33,7 +33,8 @@ pub async fn wait_etcd(started: &Started, exe: &Path, port: u16) -> Result<()> {
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         check_running(started, exe)?;
-        if http_get_local(port, "/health").is_some_and(|body| body.contains("\"health\":\"true\"")) {
+        if http_get_local(port, "/health").is_some_and(|body| body.contains("\"health\":\"true\""))
+        {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -60,7 +61,9 @@ pub async fn wait_apiserver(client: &kube::Client, started: &Started, exe: &Path
 
 /// True when `/readyz` answers `ok`.
 pub async fn readyz(client: &kube::Client) -> bool {
-    let Ok(req) = http::Request::get("/readyz").body(Vec::new()) else { return false };
+    let Ok(req) = http::Request::get("/readyz").body(Vec::new()) else {
+        return false;
+    };
     matches!(
         tokio::time::timeout(Duration::from_secs(3), client.request_text(req)).await,
         Ok(Ok(body)) if body.trim() == "ok"
@@ -69,14 +72,25 @@ pub async fn readyz(client: &kube::Client) -> bool {
 
 /// Waits for the `default` namespace and its `default` service account (made by the
 /// controller-manager, so this also proves it works).
-pub async fn wait_default_sa(client: &kube::Client, cluster: u8, kcm: &Started, exe: &Path) -> Result<()> {
+pub async fn wait_default_sa(
+    client: &kube::Client,
+    cluster: u8,
+    kcm: &Started,
+    exe: &Path,
+) -> Result<()> {
     let deadline = Instant::now() + READY_TIMEOUT;
     let ns: Api<Namespace> = Api::all(client.clone());
     let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
     loop {
         check_running(kcm, exe)?;
-        let ns_ok = ns.get_opt("default").await.map_err(Error::kube("get namespace default", cluster))?;
-        let sa_ok = sa.get_opt("default").await.map_err(Error::kube("get serviceaccount default", cluster))?;
+        let ns_ok = ns
+            .get_opt("default")
+            .await
+            .map_err(Error::kube("get namespace default", cluster))?;
+        let sa_ok = sa
+            .get_opt("default")
+            .await
+            .map_err(Error::kube("get serviceaccount default", cluster))?;
         if ns_ok.is_some() && sa_ok.is_some() {
             return Ok(());
         }
@@ -94,15 +108,21 @@ pub async fn install_crds(client: &kube::Client, cluster: u8) -> Result<()> {
     let crds = causeway_api::all_crds();
     for crd in &crds {
         let name = crd.metadata.name.clone().unwrap_or_default();
-        api.patch(&name, &params, &Patch::Apply(crd)).await.map_err(Error::kube("apply CRD", cluster))?;
+        api.patch(&name, &params, &Patch::Apply(crd))
+            .await
+            .map_err(Error::kube("apply CRD", cluster))?;
     }
     let deadline = Instant::now() + READY_TIMEOUT;
     for crd in &crds {
         let name = crd.metadata.name.clone().unwrap_or_default();
         loop {
-            let current = api.get(&name).await.map_err(Error::kube("get CRD", cluster))?;
+            let current = api
+                .get(&name)
+                .await
+                .map_err(Error::kube("get CRD", cluster))?;
             let established = current.status.and_then(|s| s.conditions).is_some_and(|cs| {
-                cs.iter().any(|c| c.type_ == "Established" && c.status == "True")
+                cs.iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
             });
             if established {
                 break;
@@ -130,7 +150,8 @@ fn not_ready(started: &Started) -> Error {
 
 /// A plain HTTP GET to 127.0.0.1:`port`; the body, or `None` on any failure.
 pub fn http_get_local(port: u16, path: &str) -> Option<String> {
-    let mut stream = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).ok()?;
+    let mut stream =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
     let mut buf = String::new();

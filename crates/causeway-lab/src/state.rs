@@ -36,8 +36,10 @@ impl LabState {
     pub fn save(&self, paths: &LabPaths) -> Result<()> {
         let file = paths.state_file();
         let tmp = file.with_extension("json.tmp");
-        let bytes = serde_json::to_vec_pretty(self)
-            .map_err(|source| Error::State { path: file.clone(), source })?;
+        let bytes = serde_json::to_vec_pretty(self).map_err(|source| Error::State {
+            path: file.clone(),
+            source,
+        })?;
         std::fs::write(&tmp, bytes).map_err(Error::io("failed to write", &tmp))?;
         std::fs::rename(&tmp, &file).map_err(Error::io("failed to write", &file))
     }
@@ -45,7 +47,10 @@ impl LabState {
     /// Fails with [`Error::NoSuchCluster`] unless `index` is one of the lab's clusters.
     pub fn check_index(&self, index: u8) -> Result<()> {
         if index == 0 || index > self.clusters {
-            return Err(Error::NoSuchCluster { index, clusters: self.clusters });
+            return Err(Error::NoSuchCluster {
+                index,
+                clusters: self.clusters,
+            });
         }
         Ok(())
     }

@@ -31,7 +31,11 @@ pub async fn status(paths: &LabPaths) -> Result<LabStatus> {
     let state = LabState::load(paths)?;
     let components = process::list(&paths.pid_dir())
         .into_iter()
-        .map(|p| ComponentStatus { running: process::alive(p.pid, &p.exe), name: p.name, pid: p.pid })
+        .map(|p| ComponentStatus {
+            running: process::alive(p.pid, &p.exe),
+            name: p.name,
+            pid: p.pid,
+        })
         .collect();
     let mut apiservers_ready = Vec::new();
     if let Some(st) = &state {
@@ -43,5 +47,9 @@ pub async fn status(paths: &LabPaths) -> Result<LabStatus> {
             apiservers_ready.push((i, ok));
         }
     }
-    Ok(LabStatus { state, components, apiservers_ready })
+    Ok(LabStatus {
+        state,
+        components,
+        apiservers_ready,
+    })
 }

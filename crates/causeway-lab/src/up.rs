@@ -5,6 +5,7 @@
 //! run) is torn down first. Any failure tears down what this run started and names the component
 //! and its log.
 
+use std::fmt::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -21,7 +22,11 @@ use crate::{ClusterPlan, Error, LabPaths, Result, down, kubebin, netdev};
 /// no rights beyond the RBAC its manifests grant.
 pub const USERS: &[(&str, &str, &str)] = &[
     ("admin", "lab-admin", "system:masters"),
-    ("kube-controller-manager", "system:kube-controller-manager", "system:masters"),
+    (
+        "kube-controller-manager",
+        "system:kube-controller-manager",
+        "system:masters",
+    ),
     ("kube-proxy", "system:kube-proxy", ""),
     ("causeway-controller", "causeway-controller", "causeway"),
     ("causeway-dns", "causeway-dns", "causeway"),
@@ -49,7 +54,10 @@ pub struct LabInfo {
 /// Brings the lab up; see the module docs.
 pub async fn up(paths: &LabPaths, opts: &UpOptions) -> Result<LabInfo> {
     if opts.clusters == 0 || opts.clusters > MAX_CLUSTERS {
-        return Err(Error::ClusterCount { got: opts.clusters, max: MAX_CLUSTERS });
+        return Err(Error::ClusterCount {
+            got: opts.clusters,
+            max: MAX_CLUSTERS,
+        });
     }
     if !nix::unistd::geteuid().is_root() {
         return Err(Error::NotRoot);
@@ -59,7 +67,10 @@ pub async fn up(paths: &LabPaths, opts: &UpOptions) -> Result<LabInfo> {
     if let Some(state) = LabState::load(paths)? {
         if state.complete && all_running(paths) {
             if state.clusters != opts.clusters {
-                return Err(Error::SizeMismatch { running: state.clusters, wanted: opts.clusters });
+                return Err(Error::SizeMismatch {
+                    running: state.clusters,
+                    wanted: opts.clusters,
+                });
             }
             for i in 1..=state.clusters {
                 let client = crate::admin_client(paths, i).await?;
@@ -71,7 +82,11 @@ pub async fn up(paths: &LabPaths, opts: &UpOptions) -> Result<LabInfo> {
                     });
                 }
             }
-            return Ok(LabInfo { state, started: false, seconds: t0.elapsed().as_secs_f64() });
+            return Ok(LabInfo {
+                state,
+                started: false,
+                seconds: t0.elapsed().as_secs_f64(),
+            });
         }
         eprintln!(
             "lab: found a half-started or stopped lab in {} (a killed run?); removing it first",
@@ -79,7 +94,10 @@ pub async fn up(paths: &LabPaths, opts: &UpOptions) -> Result<LabInfo> {
         );
         down::down_locked(paths);
     } else if paths.root().exists() || !netdev::lab_links().is_empty() {
-        eprintln!("lab: removing leftovers of an earlier lab in {}", paths.root().display());
+        eprintln!(
+            "lab: removing leftovers of an earlier lab in {}",
+            paths.root().display()
+        );
         down::down_locked(paths);
     }
     match start(paths, opts, t0).await {
@@ -102,28 +120,47 @@ async fn start(paths: &LabPaths, opts: &UpOptions, t0: Instant) -> Result<LabInf
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(DEFAULT_ETCD_PORT);
-    let plans: Vec<ClusterPlan> = (1..=opts.clusters).map(ClusterPlan::new).collect::<Result<_>>()?;
+    let plans: Vec<ClusterPlan> = (1..=opts.clusters)
+        .map(ClusterPlan::new)
+        .collect::<Result<_>>()?;
     check_free("etcd", &format!("127.0.0.1:{etcd_port}"))?;
     check_free("etcd (peer)", &format!("127.0.0.1:{}", etcd_port + 1))?;
 
     eprintln!("lab: finding the Kubernetes binaries (built once, then cached)");
     let bin_dir = kubebin::ensure()?;
     std::fs::create_dir_all(paths.root()).map_err(Error::io("failed to create", paths.root()))?;
-    let mut state = LabState { clusters: opts.clusters, bin_dir: bin_dir.clone(), etcd_port, complete: false };
+    let mut state = LabState {
+        clusters: opts.clusters,
+        bin_dir: bin_dir.clone(),
+        etcd_port,
+        complete: false,
+    };
     state.save(paths)?;
 
     eprintln!("lab: creating bridge cwl-br0 for the apiserver addresses");
     netdev::ensure_bridge(&plans)?;
     for plan in &plans {
-        check_free(&format!("kube-apiserver of cluster {}", plan.index), &format!("{}:{APISERVER_PORT}", plan.api_ip))?;
+        check_free(
+            &format!("kube-apiserver of cluster {}", plan.index),
+            &format!("{}:{APISERVER_PORT}", plan.api_ip),
+        )?;
     }
 
     let sa_key = paths.root().join("sa.key");
-    netdev::run("openssl", &["genrsa", "-out", &sa_key.display().to_string(), "2048"])?;
+    netdev::run(
+        "openssl",
+        &["genrsa", "-out", &sa_key.display().to_string(), "2048"],
+    )?;
 
     eprintln!("lab: starting etcd on 127.0.0.1:{etcd_port}");
     let etcd_bin = bin_dir.join("etcd");
-    let etcd = process::spawn("etcd", &etcd_bin, &etcd_args(paths, etcd_port), &paths.etcd_log(), &paths.pid_dir())?;
+    let etcd = process::spawn(
+        "etcd",
+        &etcd_bin,
+        &etcd_args(paths, etcd_port),
+        &paths.etcd_log(),
+        &paths.pid_dir(),
+    )?;
     ready::wait_etcd(&etcd, &etcd_bin, etcd_port).await?;
 
     let apiserver_bin = bin_dir.join("kube-apiserver");
@@ -132,7 +169,11 @@ async fn start(paths: &LabPaths, opts: &UpOptions, t0: Instant) -> Result<LabInf
         let dir = paths.cluster_dir(plan.index);
         std::fs::create_dir_all(dir.join("pki")).map_err(Error::io("failed to create", &dir))?;
         write_users(paths, plan)?;
-        eprintln!("lab: starting kube-apiserver of cluster {} on {}", plan.index, plan.server_url());
+        eprintln!(
+            "lab: starting kube-apiserver of cluster {} on {}",
+            plan.index,
+            plan.server_url()
+        );
         let started = process::spawn(
             &format!("c{}-kube-apiserver", plan.index),
             &apiserver_bin,
@@ -146,7 +187,11 @@ async fn start(paths: &LabPaths, opts: &UpOptions, t0: Instant) -> Result<LabInf
     for (plan, apiserver) in plans.iter().zip(&apiservers) {
         let client = crate::admin_client(paths, plan.index).await?;
         ready::wait_apiserver(&client, apiserver, &apiserver_bin).await?;
-        eprintln!("lab: cluster {} apiserver ready after {:.1} s; starting kube-controller-manager", plan.index, t0.elapsed().as_secs_f64());
+        eprintln!(
+            "lab: cluster {} apiserver ready after {:.1} s; starting kube-controller-manager",
+            plan.index,
+            t0.elapsed().as_secs_f64()
+        );
         let kcm = process::spawn(
             &format!("c{}-kube-controller-manager", plan.index),
             &kcm_bin,
@@ -156,38 +201,59 @@ async fn start(paths: &LabPaths, opts: &UpOptions, t0: Instant) -> Result<LabInf
         )?;
         ready::install_crds(&client, plan.index).await?;
         ready::wait_default_sa(&client, plan.index, &kcm, &kcm_bin).await?;
-        eprintln!("lab: cluster {} ready (CRDs installed) after {:.1} s", plan.index, t0.elapsed().as_secs_f64());
+        eprintln!(
+            "lab: cluster {} ready (CRDs installed) after {:.1} s",
+            plan.index,
+            t0.elapsed().as_secs_f64()
+        );
     }
     state.complete = true;
     state.save(paths)?;
-    Ok(LabInfo { state, started: true, seconds: t0.elapsed().as_secs_f64() })
+    Ok(LabInfo {
+        state,
+        started: true,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
 }
 
 fn check_free(what: &str, addr: &str) -> Result<()> {
     match TcpListener::bind(addr) {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            Err(Error::PortInUse { what: what.to_owned(), addr: addr.to_owned() })
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(Error::PortInUse {
+            what: what.to_owned(),
+            addr: addr.to_owned(),
+        }),
         Err(e) => Err(Error::io("cannot listen on", addr)(e)),
     }
 }
 
 fn token() -> Result<String> {
     let mut bytes = [0u8; 16];
-    let mut f = std::fs::File::open("/dev/urandom").map_err(Error::io("failed to open", "/dev/urandom"))?;
-    std::io::Read::read_exact(&mut f, &mut bytes).map_err(Error::io("failed to read", "/dev/urandom"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    let mut f =
+        std::fs::File::open("/dev/urandom").map_err(Error::io("failed to open", "/dev/urandom"))?;
+    std::io::Read::read_exact(&mut f, &mut bytes)
+        .map_err(Error::io("failed to read", "/dev/urandom"))?;
+    Ok(bytes.iter().fold(String::new(), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    }))
 }
 
 fn write_users(paths: &LabPaths, plan: &ClusterPlan) -> Result<()> {
     let mut csv = String::new();
     for (file, user, groups) in USERS {
         let tok = token()?;
-        csv.push_str(&format!("{tok},{user},{user},\"{groups}\"\n"));
+        let _ = writeln!(csv, "{tok},{user},{user},\"{groups}\"");
         let path = paths.user_kubeconfig(plan.index, file);
-        let context = if *file == "admin" { format!("lab-c{}", plan.index) } else { format!("lab-c{}-{file}", plan.index) };
-        kubeconfig::write(&path, &kubeconfig::render(&context, &plan.server_url(), user, &tok))?;
+        let context = if *file == "admin" {
+            format!("lab-c{}", plan.index)
+        } else {
+            format!("lab-c{}-{file}", plan.index)
+        };
+        kubeconfig::write(
+            &path,
+            &kubeconfig::render(&context, &plan.server_url(), user, &tok),
+        )?;
     }
     kubeconfig::write(&paths.cluster_dir(plan.index).join("tokens.csv"), &csv)
 }
@@ -213,7 +279,12 @@ fn etcd_args(paths: &LabPaths, port: u16) -> Vec<String> {
     ]
 }
 
-fn apiserver_args(paths: &LabPaths, plan: &ClusterPlan, etcd_port: u16, sa_key: &Path) -> Vec<String> {
+fn apiserver_args(
+    paths: &LabPaths,
+    plan: &ClusterPlan,
+    etcd_port: u16,
+    sa_key: &Path,
+) -> Vec<String> {
     let dir: PathBuf = paths.cluster_dir(plan.index);
     vec![
         format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
@@ -237,10 +308,17 @@ fn apiserver_args(paths: &LabPaths, plan: &ClusterPlan, etcd_port: u16, sa_key: 
 
 fn kcm_args(paths: &LabPaths, plan: &ClusterPlan) -> Vec<String> {
     vec![
-        format!("--kubeconfig={}", paths.user_kubeconfig(plan.index, "kube-controller-manager").display()),
+        format!(
+            "--kubeconfig={}",
+            paths
+                .user_kubeconfig(plan.index, "kube-controller-manager")
+                .display()
+        ),
         s("--leader-elect=false"),
         s("--secure-port=0"),
-        s("--controllers=endpointslice-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller"),
+        s(
+            "--controllers=endpointslice-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller",
+        ),
         format!("--cluster-cidr={}", plan.pod_cidr),
         format!("--service-cluster-ip-range={}", plan.service_cidr),
     ]

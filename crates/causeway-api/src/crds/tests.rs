@@ -12,8 +12,12 @@ fn committed_crds_match_the_types() {
 #[test]
 fn mcs_crds_serve_both_versions_and_store_v1beta1() {
     for crd in all_crds() {
-        let mut versions: Vec<_> =
-            crd.spec.versions.iter().map(|v| (v.name.as_str(), v.served, v.storage)).collect();
+        let mut versions: Vec<_> = crd
+            .spec
+            .versions
+            .iter()
+            .map(|v| (v.name.as_str(), v.served, v.storage))
+            .collect();
         versions.sort_unstable();
         assert_eq!(
             versions,
@@ -23,7 +27,12 @@ fn mcs_crds_serve_both_versions_and_store_v1beta1() {
         );
         for v in &crd.spec.versions {
             let sub = v.subresources.as_ref().expect("subresources");
-            assert!(sub.status.is_some(), "{} {} has a status subresource", crd.spec.names.kind, v.name);
+            assert!(
+                sub.status.is_some(),
+                "{} {} has a status subresource",
+                crd.spec.names.kind,
+                v.name
+            );
         }
     }
 }
@@ -31,8 +40,14 @@ fn mcs_crds_serve_both_versions_and_store_v1beta1() {
 #[test]
 fn import_crd_has_columns_short_names_and_guard_labels() {
     let crds = all_crds();
-    let import = crds.iter().find(|c| c.spec.names.kind == "ServiceImport").expect("import crd");
-    assert_eq!(import.metadata.name.as_deref(), Some("serviceimports.multicluster.x-k8s.io"));
+    let import = crds
+        .iter()
+        .find(|c| c.spec.names.kind == "ServiceImport")
+        .expect("import crd");
+    assert_eq!(
+        import.metadata.name.as_deref(),
+        Some("serviceimports.multicluster.x-k8s.io")
+    );
     assert_eq!(
         import.spec.names.short_names.clone().unwrap_or_default(),
         vec!["svcim".to_string(), "svcimport".to_string()]
@@ -43,13 +58,32 @@ fn import_crd_has_columns_short_names_and_guard_labels() {
         .flatten()
         .map(|c| (c.name.as_str(), c.json_path.as_str()))
         .collect();
-    assert_eq!(cols, vec![("Type", ".spec.type"), ("IP", ".spec.ips"), ("Age", ".metadata.creationTimestamp")]);
+    assert_eq!(
+        cols,
+        vec![
+            ("Type", ".spec.type"),
+            ("IP", ".spec.ips"),
+            ("Age", ".metadata.creationTimestamp")
+        ]
+    );
     let labels = import.metadata.labels.clone().unwrap_or_default();
-    assert_eq!(labels.get(LABEL_RELEASE_VERSION).map(String::as_str), Some("v0.5.0"));
-    assert_eq!(labels.get(LABEL_CRD_SCHEMA_REVISION).map(String::as_str), Some("0"));
-    let prop = crds.iter().find(|c| c.spec.names.kind == "ClusterProperty").expect("property crd");
+    assert_eq!(
+        labels.get(LABEL_RELEASE_VERSION).map(String::as_str),
+        Some("v0.5.0")
+    );
+    assert_eq!(
+        labels.get(LABEL_CRD_SCHEMA_REVISION).map(String::as_str),
+        Some("0")
+    );
+    let prop = crds
+        .iter()
+        .find(|c| c.spec.names.kind == "ClusterProperty")
+        .expect("property crd");
     assert_eq!(prop.spec.scope, "Cluster");
-    assert_eq!(prop.spec.names.categories.clone().unwrap_or_default(), vec!["multicluster".to_string()]);
+    assert_eq!(
+        prop.spec.names.categories.clone().unwrap_or_default(),
+        vec!["multicluster".to_string()]
+    );
 }
 
 #[test]
@@ -63,9 +97,20 @@ fn import_ports_always_serialize() {
 #[test]
 fn export_spec_is_optional() {
     let crds = all_crds();
-    let export = crds.iter().find(|c| c.spec.names.kind == "ServiceExport").expect("export crd");
+    let export = crds
+        .iter()
+        .find(|c| c.spec.names.kind == "ServiceExport")
+        .expect("export crd");
     for v in &export.spec.versions {
-        let schema = v.schema.as_ref().and_then(|s| s.open_api_v3_schema.as_ref()).expect("schema");
-        assert!(!schema.required.iter().flatten().any(|r| r == "spec"), "{}", v.name);
+        let schema = v
+            .schema
+            .as_ref()
+            .and_then(|s| s.open_api_v3_schema.as_ref())
+            .expect("schema");
+        assert!(
+            !schema.required.iter().flatten().any(|r| r == "spec"),
+            "{}",
+            v.name
+        );
     }
 }

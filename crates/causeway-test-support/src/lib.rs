@@ -1,0 +1,133 @@
+//! Test support for integration tests against the lab's real apiservers.
+//!
+//! [`lab`] returns admin clients for clusters 1..=N of the running lab, starting it when absent
+//! and reusing it when present (the lab's lock makes parallel test binaries safe).
+//! [`with_temp_ns`] runs a test body in a fresh namespace created in every cluster and deleted
+//! afterwards, also when the body panics, so tests can run in parallel.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use causeway_lab::state::LabState;
+use causeway_lab::{LabPaths, UpOptions};
+use futures::FutureExt;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
+
+/// Clients for the running lab.
+#[derive(Clone)]
+pub struct Lab {
+    /// Admin clients, index 0 = cluster 1.
+    pub clients: Vec<kube::Client>,
+    /// The lab's paths (kubeconfigs, logs).
+    pub paths: LabPaths,
+    /// The lab's state (binary directory, cluster count).
+    pub state: LabState,
+}
+
+impl Lab {
+    /// Admin client of cluster `index` (1-based).
+    pub fn client(&self, index: usize) -> kube::Client {
+        self.clients[index - 1].clone()
+    }
+
+    /// Path of the lab's kubectl.
+    pub fn kubectl(&self) -> std::path::PathBuf {
+        self.state.bin_dir.join("kubectl")
+    }
+}
+
+/// Clients for a lab of at least `clusters` clusters, started if needed.
+///
+/// Panics with the lab's error (which names the failing component and its log) when it cannot
+/// start; tests cannot run without it.
+pub async fn lab(clusters: u8) -> Lab {
+    let paths = LabPaths::from_env();
+    let running = LabState::load(&paths)
+        .ok()
+        .flatten()
+        .filter(|s| s.complete && s.clusters >= clusters);
+    let state = match running {
+        Some(state) => state,
+        None => match causeway_lab::up(&paths, &UpOptions { clusters }).await {
+            Ok(info) => info.state,
+            Err(err) => panic!("the lab could not start: {err}"),
+        },
+    };
+    let mut clients = Vec::new();
+    for i in 1..=state.clusters {
+        match causeway_lab::admin_client(&paths, i).await {
+            Ok(c) => clients.push(c),
+            Err(err) => panic!("no client for lab cluster {i}: {err}"),
+        }
+    }
+    Lab {
+        clients,
+        paths,
+        state,
+    }
+}
+
+/// A namespace name unique to this process and call.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("{prefix}-{}-{n}-{:x}", std::process::id(), nanos & 0xffff)
+}
+
+/// Runs `body(lab, namespace)` with `namespace` created in every cluster of the lab; deletes it
+/// everywhere afterwards, then re-raises a panic of the body.
+pub async fn with_temp_ns<F, Fut>(lab: &Lab, body: F)
+where
+    F: FnOnce(Lab, String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let ns = unique_name("cw-test");
+    for client in &lab.clients {
+        let api: Api<Namespace> = Api::all(client.clone());
+        let obj = Namespace {
+            metadata: ObjectMeta {
+                name: Some(ns.clone()),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        if let Err(err) = api.create(&PostParams::default(), &obj).await {
+            panic!("failed to create test namespace {ns}: {err}");
+        }
+    }
+    let result = AssertUnwindSafe(body(lab.clone(), ns.clone()))
+        .catch_unwind()
+        .await;
+    for client in &lab.clients {
+        let api: Api<Namespace> = Api::all(client.clone());
+        let _ = api.delete(&ns, &DeleteParams::default()).await;
+    }
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, or panics after `secs` seconds with `what`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
