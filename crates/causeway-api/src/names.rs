@@ -34,6 +34,12 @@ pub const ANNOTATION_DERIVED_SERVICE: &str = "multicluster.kubernetes.io/derived
 /// so that only what causeway added is removed again.
 pub const ANNOTATION_ADDED_SERVICE_NAME: &str = "causeway.multicluster.x-k8s.io/added-service-name";
 
+/// Label on a derived Service naming its ServiceImport, so causeway watches only its own
+/// Services.
+pub const LABEL_DERIVED_FROM: &str = "causeway.multicluster.x-k8s.io/service-import";
+/// Finalizer on ServiceImports: undo what causeway added to hand-made EndpointSlices.
+pub const FINALIZER_IMPORT: &str = "causeway.multicluster.x-k8s.io/import-cleanup";
+
 /// ClusterProperty holding this cluster's id.
 pub const PROPERTY_CLUSTER_ID: &str = "cluster.clusterset.k8s.io";
 /// Former name of [`PROPERTY_CLUSTER_ID`], read for migration only.

@@ -1,0 +1,11 @@
+//! causeway's pure core: deterministic functions over plain data, no I/O.
+//!
+//! Controllers read objects from their caches, call into this crate to compute the desired state
+//! (derived Service, labels to add or remove on an EndpointSlice, the next condition list) and
+//! compare it with what exists; only the difference is written. Everything here is unit-tested
+//! table by table.
+
+pub mod conditions;
+pub mod derived;
+pub mod naming;
+pub mod slices;
