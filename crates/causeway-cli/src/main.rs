@@ -1,14 +1,19 @@
 //! `causeway`: parses the command line and dispatches to a daemon or a user verb.
 
+mod controller;
+
 use std::io::Write;
 use std::process::ExitCode;
 
+use causeway_runtime::LogArgs;
 use clap::{Parser, Subcommand};
 
 /// Kubernetes Multi-Cluster Services (KEP-1645): controller, DNS, pod-network peering and tools.
 #[derive(Debug, Parser)]
 #[command(name = "causeway", version, about)]
 struct Cli {
+    #[command(flatten)]
+    log: LogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -18,11 +23,25 @@ enum Command {
     /// Print the CustomResourceDefinitions causeway uses (ServiceExport, ServiceImport,
     /// ClusterProperty) as YAML, ready for `kubectl apply -f -`.
     Crds,
+    /// Run the controller: every ClusterSetIP ServiceImport gets a derived Service whose cluster
+    /// IP is the ClusterSet VIP (recorded in spec.ips), and its MCS EndpointSlices are routed to
+    /// it. Replicas elect a leader on a Lease; only the leader writes.
+    Controller(controller::ControllerCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("causeway: failed to start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("causeway: {err:#}");
@@ -31,13 +50,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    let Cli { command } = cli;
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let Cli { log, command } = cli;
     match command {
         Command::Crds => {
             let mut out = std::io::stdout().lock();
             out.write_all(causeway_api::crds_yaml().as_bytes())?;
             Ok(())
+        }
+        Command::Controller(cmd) => {
+            causeway_runtime::log::init(&log)?;
+            cmd.run().await
         }
     }
 }

@@ -1,0 +1,62 @@
+//! What every reconcile shares: the client, the caches, leadership, events and metrics.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use causeway_api::ServiceImport;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Resource, ResourceExt};
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+
+/// Shared reconcile context.
+pub struct Context {
+    /// Client of the local cluster.
+    pub client: kube::Client,
+    /// Derived Services (label-selected).
+    pub services: Store<Service>,
+    /// MCS EndpointSlices (label-selected).
+    pub slices: Store<EndpointSlice>,
+    /// True while this replica leads.
+    pub is_leader: watch::Receiver<bool>,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Consecutive failures per import, for back-off.
+    pub failures: Mutex<HashMap<ObjectRef<ServiceImport>, u32>>,
+}
+
+impl Context {
+    /// True while this replica may write.
+    pub fn leads(&self) -> bool {
+        *self.is_leader.borrow()
+    }
+
+    /// Publishes an event about `import`; failures are logged, never fatal.
+    pub async fn event(
+        &self,
+        import: &ServiceImport,
+        type_: EventType,
+        reason: &str,
+        note: String,
+    ) {
+        if !self.leads() {
+            return;
+        }
+        let ev = Event {
+            type_,
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: "Reconcile".to_owned(),
+            secondary: None,
+        };
+        if let Err(err) = self.recorder.publish(&ev, &import.object_ref(&())).await {
+            tracing::warn!(namespace = %import.namespace().unwrap_or_default(), name = %import.name_any(), error = %err, "failed to publish event");
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Controller metrics, registered under `causeway_controller_*`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Label: an error reason.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// From `Error::metric_label`.
+    pub reason: &'static str,
+}
+
+/// Label: the kind of object written.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// `service`, `serviceimport`, `serviceimport_status`, `endpointslice`.
+    pub kind: &'static str,
+}
+
+/// The controller's metrics.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    /// Reconciles run.
+    pub reconciles: Counter,
+    /// Reconcile errors by reason.
+    pub errors: Family<ReasonLabel, Counter>,
+    /// Reconcile duration.
+    pub duration: Histogram,
+    /// Imports in the cache.
+    pub imports: Gauge,
+    /// 1 while this replica leads.
+    pub leader: Gauge,
+    /// API writes by kind.
+    pub writes: Family<KindLabel, Counter>,
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them in `registry` (already prefixed by the caller).
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = Self {
+            reconciles: Counter::default(),
+            errors: Family::default(),
+            duration: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            imports: Gauge::default(),
+            leader: Gauge::default(),
+            writes: Family::default(),
+        };
+        registry.register(
+            "reconciles",
+            "ServiceImport reconciles run",
+            m.reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_errors",
+            "Reconcile errors by reason",
+            m.errors.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Reconcile duration",
+            m.duration.clone(),
+        );
+        registry.register(
+            "serviceimports",
+            "ServiceImports managed",
+            m.imports.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica holds the Lease",
+            m.leader.clone(),
+        );
+        registry.register(
+            "api_writes",
+            "Writes to the Kubernetes API by kind",
+            m.writes.clone(),
+        );
+        m
+    }
+
+    /// Counts one write of `kind`.
+    pub fn wrote(&self, kind: &'static str) {
+        self.writes.get_or_create(&KindLabel { kind }).inc();
+    }
+}

@@ -1,0 +1,153 @@
+//! Wires the controller: reflectors for imports, derived Services and MCS slices; the import
+//! reconciler; the orphan clean-up; readiness once every cache synced; a full reconcile whenever
+//! this replica becomes leader; graceful shutdown.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use causeway_api::ServiceImport;
+use causeway_api::names::{LABEL_DERIVED_FROM, LABEL_SERVICE_NAME};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, ListParams};
+use kube::runtime::controller::Controller;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::watcher::{self, Config};
+use kube::runtime::{WatchStreamExt, reflector};
+use tokio::sync::{Notify, watch};
+
+use causeway_runtime::synced::wait_synced;
+
+use crate::context::Context;
+use crate::metrics::Metrics;
+use crate::{imports, orphans};
+
+/// Runs the controller until `shutdown` resolves. `ready` turns true once every cache synced;
+/// `is_leader` gates every write.
+pub async fn run(
+    client: kube::Client,
+    concurrency: u16,
+    metrics: Metrics,
+    is_leader: watch::Receiver<bool>,
+    ready: watch::Sender<bool>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> anyhow::Result<()> {
+    let imports_api: Api<ServiceImport> = Api::all(client.clone());
+    imports_api.list(&ListParams::default().limit(1)).await.context(
+        "cannot list serviceimports.multicluster.x-k8s.io: install the CRDs (`causeway crds | kubectl apply -f -`) and grant the controller's RBAC (deploy/)",
+    )?;
+
+    let (import_reader, import_writer) = reflector::store();
+    let poke = Arc::new(Notify::new());
+    let on_delete = poke.clone();
+    let import_stream = reflector(
+        import_writer,
+        watcher::watcher(imports_api, Config::default()),
+    )
+    .default_backoff()
+    .inspect(move |ev| {
+        if matches!(ev, Ok(watcher::Event::Delete(_))) {
+            on_delete.notify_one();
+        }
+    })
+    .applied_objects();
+
+    let (service_reader, service_writer) = reflector::store();
+    let service_api: Api<Service> = Api::all(client.clone());
+    let service_stream = reflector(
+        service_writer,
+        watcher::watcher(service_api, Config::default().labels(LABEL_DERIVED_FROM)),
+    )
+    .default_backoff()
+    .modify(|s| s.metadata.managed_fields = None)
+    .touched_objects();
+
+    let (slice_reader, slice_writer) = reflector::store();
+    let slice_api: Api<EndpointSlice> = Api::all(client.clone());
+    let slice_stream = reflector(
+        slice_writer,
+        watcher::watcher(slice_api, Config::default().labels(LABEL_SERVICE_NAME)),
+    )
+    .default_backoff()
+    .modify(|s| s.metadata.managed_fields = None)
+    .touched_objects();
+
+    let identity =
+        std::env::var("POD_NAME").unwrap_or_else(|_| format!("pid-{}", std::process::id()));
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        services: service_reader.clone(),
+        slices: slice_reader.clone(),
+        is_leader: is_leader.clone(),
+        recorder: Recorder::new(
+            client,
+            Reporter {
+                controller: "causeway-controller".into(),
+                instance: Some(identity),
+            },
+        ),
+        metrics: metrics.clone(),
+        failures: Mutex::new(HashMap::new()),
+    });
+
+    {
+        let (imports, services, slices) = (
+            import_reader.clone(),
+            service_reader.clone(),
+            slice_reader.clone(),
+        );
+        tokio::spawn(async move {
+            wait_synced(&imports).await;
+            wait_synced(&services).await;
+            wait_synced(&slices).await;
+            tracing::info!("caches synced; ready");
+            let _ = ready.send(true);
+        });
+    }
+    tokio::spawn(orphans::run(ctx.clone(), import_reader.clone(), poke));
+
+    let leader_edges = leader_edges(is_leader, metrics);
+
+    Controller::for_stream(import_stream, import_reader)
+        .owns_stream(service_stream)
+        .watches_stream(slice_stream, imports::slice_to_import)
+        .reconcile_all_on(leader_edges)
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(imports::reconcile, imports::error_policy, ctx)
+        .for_each(|_| futures::future::ready(()))
+        .await;
+    Ok(())
+}
+
+/// A stream that yields once each time this replica becomes leader, keeping the leader gauge.
+fn leader_edges(
+    is_leader: watch::Receiver<bool>,
+    metrics: Metrics,
+) -> impl futures::Stream<Item = ()> {
+    futures::stream::unfold((is_leader, false), move |(mut rx, mut was)| {
+        let metrics = metrics.clone();
+        async move {
+            loop {
+                let now = *rx.borrow_and_update();
+                metrics.leader.set(i64::from(now));
+                if now && !was {
+                    tracing::info!("leadership acquired; reconciling every import");
+                } else if !now && was {
+                    tracing::info!("leadership lost; standing by with warm caches");
+                }
+                let rising = now && !was;
+                was = now;
+                if rising {
+                    return Some(((), (rx, was)));
+                }
+                if rx.changed().await.is_err() {
+                    return None;
+                }
+            }
+        }
+    })
+}

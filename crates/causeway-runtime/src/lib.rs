@@ -1,0 +1,15 @@
+//! Shared runtime of causeway's daemons: command-line groups, logging, the admin server
+//! (`/livez`, `/readyz`, `/metrics`), leader election and shutdown.
+//!
+//! `main` parses [`args`], calls [`log::init`], builds one Prometheus registry, starts
+//! [`admin::serve`] with a readiness flag the component raises once its caches are synced, starts
+//! [`lease::elect`] when the component writes, and runs the component until [`shutdown::signal`].
+
+pub mod admin;
+pub mod args;
+pub mod lease;
+pub mod log;
+pub mod shutdown;
+pub mod synced;
+
+pub use args::{AdminArgs, ClientArgs, LeaseArgs, LogArgs, LogFormat};
