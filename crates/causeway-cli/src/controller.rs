@@ -31,6 +31,7 @@ impl ControllerCommand {
         } = self;
         let ControllerArgs {
             lease: lease_args,
+            namespace,
             concurrency,
         } = controller;
         let client = client.client().await?;
@@ -50,6 +51,7 @@ impl ControllerCommand {
         };
         let result = causeway_controller::run(
             client,
+            namespace,
             concurrency,
             metrics,
             election.is_leader.clone(),

@@ -1,6 +1,8 @@
 //! `causeway`: parses the command line and dispatches to a daemon or a user verb.
 
 mod controller;
+mod import_slices;
+mod serve;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -27,6 +29,12 @@ enum Command {
     /// IP is the ClusterSet VIP (recorded in spec.ips), and its MCS EndpointSlices are routed to
     /// it. Replicas elect a leader on a Lease; only the leader writes.
     Controller(controller::ControllerCommand),
+    /// Copy a Service's EndpointSlices from a source cluster into a target cluster as MCS
+    /// EndpointSlices (the seed's manual step 4, idempotent; stale copies are removed).
+    ImportSlices(import_slices::ImportSlicesCommand),
+    /// Answer every HTTP request with `hello from cluster <N> (Node: … Pod: … Address: …)`: the
+    /// demo workload.
+    Serve(serve::ServeCommand),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +70,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             causeway_runtime::log::init(&log)?;
             cmd.run().await
         }
+        Command::ImportSlices(cmd) => cmd.run().await,
+        Command::Serve(cmd) => cmd.run().await,
     }
 }
 

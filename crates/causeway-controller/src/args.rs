@@ -9,6 +9,9 @@ pub struct ControllerArgs {
     /// Leader election.
     #[command(flatten)]
     pub lease: LeaseArgs,
+    /// Serve only this namespace (default: all namespaces).
+    #[arg(long, env = "CAUSEWAY_NAMESPACE")]
+    pub namespace: Option<String>,
     /// Imports reconciled at the same time.
     #[arg(long, env = "CAUSEWAY_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,

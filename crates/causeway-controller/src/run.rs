@@ -29,13 +29,30 @@ use crate::{imports, orphans};
 /// `is_leader` gates every write.
 pub async fn run(
     client: kube::Client,
+    namespace: Option<String>,
     concurrency: u16,
     metrics: Metrics,
     is_leader: watch::Receiver<bool>,
     ready: watch::Sender<bool>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
-    let imports_api: Api<ServiceImport> = Api::all(client.clone());
+    let scoped = |client: &kube::Client| match &namespace {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+        ),
+        None => (
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+        ),
+    };
+    let (imports_api, service_api, slice_api): (
+        Api<ServiceImport>,
+        Api<Service>,
+        Api<EndpointSlice>,
+    ) = scoped(&client);
     imports_api.list(&ListParams::default().limit(1)).await.context(
         "cannot list serviceimports.multicluster.x-k8s.io: install the CRDs (`causeway crds | kubectl apply -f -`) and grant the controller's RBAC (deploy/)",
     )?;
@@ -56,7 +73,6 @@ pub async fn run(
     .applied_objects();
 
     let (service_reader, service_writer) = reflector::store();
-    let service_api: Api<Service> = Api::all(client.clone());
     let service_stream = reflector(
         service_writer,
         watcher::watcher(service_api, Config::default().labels(LABEL_DERIVED_FROM)),
@@ -66,7 +82,6 @@ pub async fn run(
     .touched_objects();
 
     let (slice_reader, slice_writer) = reflector::store();
-    let slice_api: Api<EndpointSlice> = Api::all(client.clone());
     let slice_stream = reflector(
         slice_writer,
         watcher::watcher(slice_api, Config::default().labels(LABEL_SERVICE_NAME)),

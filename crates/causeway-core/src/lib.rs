@@ -7,5 +7,6 @@
 
 pub mod conditions;
 pub mod derived;
+pub mod mcs_slice;
 pub mod naming;
 pub mod slices;

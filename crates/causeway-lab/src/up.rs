@@ -323,3 +323,24 @@ fn kcm_args(paths: &LabPaths, plan: &ClusterPlan) -> Vec<String> {
         format!("--service-cluster-ip-range={}", plan.service_cidr),
     ]
 }
+
+/// Stops cluster `index`'s kube-apiserver and starts it again with the same flags, waiting until
+/// it is ready: for tests that a component survives an apiserver restart.
+pub async fn restart_apiserver(paths: &LabPaths, index: u8) -> Result<()> {
+    let state = LabState::load(paths)?.ok_or(Error::NotUp)?;
+    state.check_index(index)?;
+    let plan = ClusterPlan::new(index)?;
+    let name = format!("c{index}-kube-apiserver");
+    process::stop_one(&paths.pid_dir(), &name, std::time::Duration::from_secs(5));
+    let bin = state.bin_dir.join("kube-apiserver");
+    let sa_key = paths.root().join("sa.key");
+    let started = process::spawn(
+        &name,
+        &bin,
+        &apiserver_args(paths, &plan, state.etcd_port, &sa_key),
+        &paths.log(index, "kube-apiserver"),
+        &paths.pid_dir(),
+    )?;
+    let client = crate::admin_client(paths, index).await?;
+    ready::wait_apiserver(&client, &started, &bin).await
+}

@@ -12,23 +12,17 @@ use crate::LeaseArgs;
 pub struct Election {
     /// `true` while this replica leads.
     pub is_leader: watch::Receiver<bool>,
+    stop: Option<watch::Sender<bool>>,
     task: Option<JoinHandle<()>>,
-    keep_sender: Option<watch::Sender<bool>>,
 }
 
 impl Election {
-    /// Gives the Lease up (if held) and waits for that write.
+    /// Gives the Lease up (if held) and waits for that write (at most 5 s).
     pub async fn release(mut self) {
-        let Self {
-            is_leader,
-            task,
-            keep_sender,
-        } = &mut self;
-        drop(keep_sender.take());
-        // Dropping every receiver makes the lease task release the Lease and exit.
-        let (_, dummy) = watch::channel(false);
-        drop(std::mem::replace(is_leader, dummy));
-        if let Some(task) = task.take() {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+        if let Some(task) = self.task.take() {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
         }
     }
@@ -44,8 +38,8 @@ pub async fn elect(
         let (tx, rx) = watch::channel(true);
         return Ok(Election {
             is_leader: rx,
+            stop: Some(tx),
             task: None,
-            keep_sender: Some(tx),
         });
     }
     if args.leader_election_renew_grace >= args.leader_election_lease_duration {
@@ -59,6 +53,10 @@ pub async fn elect(
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         format!("{}-{}", host.trim(), std::process::id())
     });
+    let lease = format!(
+        "{}/{}",
+        args.leader_election_namespace, args.leader_election_id
+    );
     let manager = LeaseManagerBuilder::new(client, &args.leader_election_id)
         .with_namespace(&args.leader_election_namespace)
         .with_identity(&identity)
@@ -69,26 +67,39 @@ pub async fn elect(
         .await
         .map_err(|e| {
             anyhow::anyhow!(
-                "failed to set up the Lease {}/{}: {e}",
-                args.leader_election_namespace,
-                args.leader_election_id
+                "failed to set up the Lease {lease} (does namespace {} exist?): {e}",
+                args.leader_election_namespace
             )
         })?;
-    let (is_leader, handle) = manager.watch().await;
-    let lease = format!(
-        "{}/{}",
-        args.leader_election_namespace, args.leader_election_id
-    );
+    let (leader_tx, is_leader) = watch::channel(false);
+    let (stop, mut stop_rx) = watch::channel(false);
     let task = tokio::spawn(async move {
-        match handle.await {
-            Ok(Ok(_)) => tracing::info!(lease = %lease, "lease released"),
-            Ok(Err(err)) => tracing::error!(lease = %lease, error = %err, "lease task failed"),
-            Err(err) => tracing::error!(lease = %lease, error = %err, "lease task panicked"),
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop_rx.changed() => break,
+                changed = manager.changed() => match changed {
+                    Ok(state) => {
+                        let _ = leader_tx.send(state);
+                    }
+                    Err(err) => {
+                        // Not leading while the Lease cannot be read or renewed.
+                        let _ = leader_tx.send(false);
+                        tracing::warn!(lease = %lease, error = %err, "lease update failed; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                },
+            }
+        }
+        let _ = leader_tx.send(false);
+        match manager.release().await {
+            Ok(()) => tracing::info!(lease = %lease, "lease released"),
+            Err(err) => tracing::warn!(lease = %lease, error = %err, "failed to release the lease"),
         }
     });
     Ok(Election {
         is_leader,
+        stop: Some(stop),
         task: Some(task),
-        keep_sender: None,
     })
 }

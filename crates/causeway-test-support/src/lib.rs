@@ -5,6 +5,9 @@
 //! [`with_temp_ns`] runs a test body in a fresh namespace created in every cluster and deleted
 //! afterwards, also when the body panics, so tests can run in parallel.
 
+pub mod daemon;
+pub mod rbac;
+
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,0 +1,59 @@
+//! `causeway serve`: the demo workload. Every HTTP request gets
+//! `hello from cluster <N> (Node: <node> Pod: <pod> Address: <ip>)`, like the seed's `serve`.
+
+use std::net::SocketAddr;
+
+use clap::Args;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// `causeway serve` flags.
+#[derive(Debug, Args)]
+pub struct ServeCommand {
+    /// Address to listen on.
+    #[arg(long, env = "CAUSEWAY_SERVE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Cluster name in the answer.
+    #[arg(long, env = "CLUSTER_NAME", default_value = "?")]
+    cluster: String,
+    /// Node name in the answer.
+    #[arg(long, env = "NODE_NAME", default_value = "?")]
+    node: String,
+    /// Pod name in the answer.
+    #[arg(long, env = "POD_NAME", default_value = "?")]
+    pod: String,
+    /// Pod IP in the answer.
+    #[arg(long, env = "POD_IP", default_value = "?")]
+    address: String,
+}
+
+impl ServeCommand {
+    pub async fn run(self) -> anyhow::Result<()> {
+        let Self {
+            listen,
+            cluster,
+            node,
+            pod,
+            address,
+        } = self;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("failed to listen on {listen} (--listen): {e}"))?;
+        let body =
+            format!("hello from cluster {cluster} (Node: {node} Pod: {pod} Address: {address})\n");
+        loop {
+            let (mut stream, _) = listener.accept().await?;
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                // Read the request head (enough for the demo's GETs), then answer and close.
+                let _ = stream.read(&mut buf).await;
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    }
+}

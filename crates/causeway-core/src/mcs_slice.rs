@@ -1,0 +1,169 @@
+//! One source cluster's EndpointSlice turned into an MCS EndpointSlice for an importing cluster
+//! (mcs-spec.md §5.7, lab-notes §6): labels `multicluster.kubernetes.io/service-name`,
+//! `multicluster.kubernetes.io/source-cluster`, causeway's `managed-by` and the derived Service's
+//! `kubernetes.io/service-name`; addresses, conditions, hostname, zone and port names carried;
+//! the remote `nodeName`, `targetRef` and `hints` dropped (they name objects of another cluster).
+
+use std::collections::BTreeMap;
+
+use causeway_api::names::{
+    LABEL_K8S_SERVICE_NAME, LABEL_MANAGED_BY, LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER,
+    MANAGED_BY_CAUSEWAY,
+};
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+/// Where an MCS slice goes and what it belongs to.
+#[derive(Clone, Debug)]
+pub struct SliceTarget<'a> {
+    /// Namespace of the import.
+    pub namespace: &'a str,
+    /// ServiceImport name.
+    pub service: &'a str,
+    /// Cluster id of the source cluster.
+    pub source_cluster: &'a str,
+    /// Derived Service name (`None` for headless imports).
+    pub derived_service: Option<&'a str>,
+    /// Owner (the ServiceImport), when it exists.
+    pub owner: Option<OwnerReference>,
+}
+
+/// Name of the MCS slice made from source slice `source_name`: `<service>-<cluster>-<suffix>`,
+/// kept within 253 characters.
+pub fn mcs_slice_name(target: &SliceTarget<'_>, source_name: &str) -> String {
+    let suffix = source_name.rsplit('-').next().unwrap_or(source_name);
+    let mut name = format!("{}-{}-{}", target.service, target.source_cluster, suffix);
+    name.truncate(253);
+    name.trim_end_matches(['-', '.']).to_owned()
+}
+
+/// The MCS slice for `source` in the importing cluster.
+pub fn mcs_slice(source: &EndpointSlice, target: &SliceTarget<'_>) -> EndpointSlice {
+    let source_name = source.metadata.name.clone().unwrap_or_default();
+    let mut labels = BTreeMap::from([
+        (LABEL_SERVICE_NAME.to_owned(), target.service.to_owned()),
+        (
+            LABEL_SOURCE_CLUSTER.to_owned(),
+            target.source_cluster.to_owned(),
+        ),
+        (LABEL_MANAGED_BY.to_owned(), MANAGED_BY_CAUSEWAY.to_owned()),
+    ]);
+    if let Some(derived) = target.derived_service {
+        labels.insert(LABEL_K8S_SERVICE_NAME.to_owned(), derived.to_owned());
+    }
+    EndpointSlice {
+        metadata: ObjectMeta {
+            name: Some(mcs_slice_name(target, &source_name)),
+            namespace: Some(target.namespace.to_owned()),
+            labels: Some(labels),
+            owner_references: target.owner.clone().map(|o| vec![o]),
+            ..ObjectMeta::default()
+        },
+        address_type: source.address_type.clone(),
+        endpoints: source
+            .endpoints
+            .iter()
+            .map(|e| Endpoint {
+                addresses: e.addresses.clone(),
+                conditions: e.conditions.clone(),
+                hostname: e.hostname.clone(),
+                zone: e.zone.clone(),
+                ..Endpoint::default()
+            })
+            .collect(),
+        ports: source.ports.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::ObjectReference;
+    use k8s_openapi::api::discovery::v1::{EndpointConditions, EndpointPort};
+
+    use super::*;
+
+    #[test]
+    fn carries_endpoints_and_drops_remote_references() {
+        let source = EndpointSlice {
+            metadata: ObjectMeta {
+                name: Some("serve-x7k2p".into()),
+                labels: Some(BTreeMap::from([(
+                    LABEL_K8S_SERVICE_NAME.to_owned(),
+                    "serve".to_owned(),
+                )])),
+                ..ObjectMeta::default()
+            },
+            address_type: "IPv4".into(),
+            endpoints: vec![Endpoint {
+                addresses: vec!["10.44.0.38".into()],
+                conditions: Some(EndpointConditions {
+                    ready: Some(true),
+                    serving: Some(true),
+                    terminating: Some(false),
+                }),
+                hostname: Some("serve-0".into()),
+                node_name: Some("c2-n1".into()),
+                zone: Some("z1".into()),
+                target_ref: Some(ObjectReference {
+                    kind: Some("Pod".into()),
+                    name: Some("serve-abc".into()),
+                    ..ObjectReference::default()
+                }),
+                ..Endpoint::default()
+            }],
+            ports: Some(vec![EndpointPort {
+                name: Some(String::new()),
+                port: Some(8080),
+                protocol: Some("TCP".into()),
+                app_protocol: None,
+            }]),
+        };
+        let target = SliceTarget {
+            namespace: "demo",
+            service: "serve",
+            source_cluster: "c2",
+            derived_service: Some("derived-ovtkn0laet"),
+            owner: None,
+        };
+        let out = mcs_slice(&source, &target);
+        assert_eq!(out.metadata.name.as_deref(), Some("serve-c2-x7k2p"));
+        let labels = out.metadata.labels.unwrap();
+        assert_eq!(labels[LABEL_SERVICE_NAME], "serve");
+        assert_eq!(labels[LABEL_SOURCE_CLUSTER], "c2");
+        assert_eq!(labels[LABEL_MANAGED_BY], MANAGED_BY_CAUSEWAY);
+        assert_eq!(labels[LABEL_K8S_SERVICE_NAME], "derived-ovtkn0laet");
+        let e = &out.endpoints[0];
+        assert_eq!(e.addresses, ["10.44.0.38"]);
+        assert_eq!(e.conditions.as_ref().unwrap().ready, Some(true));
+        assert_eq!(
+            (e.hostname.as_deref(), e.zone.as_deref()),
+            (Some("serve-0"), Some("z1"))
+        );
+        assert!(e.node_name.is_none() && e.target_ref.is_none());
+        assert_eq!(out.ports.unwrap()[0].port, Some(8080));
+    }
+
+    #[test]
+    fn headless_slices_get_no_kube_proxy_label() {
+        let target = SliceTarget {
+            namespace: "demo",
+            service: "db",
+            source_cluster: "c1",
+            derived_service: None,
+            owner: None,
+        };
+        let out = mcs_slice(
+            &EndpointSlice {
+                address_type: "IPv4".into(),
+                ..EndpointSlice::default()
+            },
+            &target,
+        );
+        assert!(
+            !out.metadata
+                .labels
+                .unwrap()
+                .contains_key(LABEL_K8S_SERVICE_NAME)
+        );
+    }
+}
