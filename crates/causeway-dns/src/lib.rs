@@ -1,0 +1,33 @@
+//! causeway's authoritative DNS server for the clusterset zone (`clusterset.local`), per
+//! mcs-spec.md §6 (MCS DNS schema `1.0.0`).
+//!
+//! Data flows one way, pure core in the middle and thin I/O at the edges:
+//!
+//! 1. [`feed`] watches `ServiceImports` and MCS `EndpointSlices` and applies each event to the
+//!    [`index`] (plain data behind an `Arc<RwLock<_>>`, reset on every relist), flipping a
+//!    readiness flag once both initial lists have been applied;
+//! 2. [`server`] receives queries over UDP and TCP (hickory-server) and, per query, takes a
+//!    short read lock on the index and calls the pure [`answer()`] function, which never waits
+//!    on the API;
+//! 3. [`server`] encodes the [`Answer`] (EDNS0, truncation with TC over UDP) and records
+//!    [`metrics`].
+//!
+//! [`Dns`] (or [`run()`]) wires the three together from [`DnsArgs`].
+
+pub mod answer;
+pub mod args;
+mod entry;
+pub mod error;
+pub mod feed;
+pub mod index;
+pub mod metrics;
+pub mod server;
+
+pub use answer::{Answer, QueryType, Rcode, Zone, answer};
+pub use args::DnsArgs;
+pub use entry::{Dns, run};
+pub use error::{Error, Result};
+pub use feed::run_feed;
+pub use index::{Index, SharedIndex};
+pub use metrics::DnsMetrics;
+pub use server::{Handler, Listening};

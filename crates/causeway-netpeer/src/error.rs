@@ -1,0 +1,210 @@
+//! Errors of the netpeer crate.
+//!
+//! Parsing and validation errors name the Node or config key at fault and say how to fix it; I/O
+//! errors name the operation and carry the cause as `#[source]` (never interpolated).
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+/// Result alias with [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in netpeer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A flannel annotation is missing on a peer Node.
+    #[error(
+        "node {node} has no annotation {annotation}; is flannel running on it (flanneld writes it at start-up)?"
+    )]
+    MissingAnnotation {
+        /// Node name.
+        node: String,
+        /// Annotation key.
+        annotation: &'static str,
+    },
+    /// The backend-data annotation is not the JSON flannel writes.
+    #[error(
+        "node {node} has malformed annotation flannel.alpha.coreos.com/backend-data; expected JSON like {{\"VNI\":1,\"VtepMAC\":\"aa:bb:cc:dd:ee:ff\"}}"
+    )]
+    MalformedBackendData {
+        /// Node name.
+        node: String,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A MAC address could not be parsed or is not a unicast address.
+    #[error(
+        "node {node} has invalid VtepMAC {value:?}; expected a unicast MAC like 0e:b5:f8:b4:1c:a3"
+    )]
+    InvalidMac {
+        /// Node name (or config key).
+        node: String,
+        /// The offending value.
+        value: String,
+    },
+    /// The public-ip annotation is not an IPv4 address.
+    #[error(
+        "node {node} has invalid annotation flannel.alpha.coreos.com/public-ip {value:?}; expected an IPv4 address"
+    )]
+    InvalidPublicIp {
+        /// Node name.
+        node: String,
+        /// The offending value.
+        value: String,
+    },
+    /// The peer's flannel backend is not VXLAN.
+    #[error(
+        "node {node} uses flannel backend {backend:?}; causeway-netpeer supports only \"vxlan\" (set Backend.Type to vxlan in flannel's net-conf.json)"
+    )]
+    UnsupportedBackend {
+        /// Node name.
+        node: String,
+        /// The backend type found.
+        backend: String,
+    },
+    /// The peer uses a different VXLAN VNI than the local cluster.
+    #[error(
+        "node {node} uses VXLAN VNI {peer_vni} but the local cluster uses VNI {local_vni}; set the same Backend.VNI in both clusters' flannel net-conf.json"
+    )]
+    VniMismatch {
+        /// Node name.
+        node: String,
+        /// The peer's VNI.
+        peer_vni: u32,
+        /// The local VNI.
+        local_vni: u32,
+    },
+    /// The peer Node has no IPv4 pod CIDR yet.
+    #[error(
+        "node {node} has no IPv4 spec.podCIDR yet; wait until the node IPAM controller assigns one"
+    )]
+    MissingPodCidr {
+        /// Node name.
+        node: String,
+    },
+    /// A pod CIDR could not be parsed.
+    #[error("node {node} has invalid pod CIDR {value:?}; expected a CIDR like 10.44.1.0/24")]
+    InvalidPodCidr {
+        /// Node name.
+        node: String,
+        /// The offending value.
+        value: String,
+    },
+    /// Two peer Nodes claim overlapping pod CIDRs.
+    #[error(
+        "node {node} pod CIDR {cidr} overlaps pod CIDR {other_cidr} of node {other}; fix the peer cluster's node IPAM (each node needs a disjoint podCIDR)"
+    )]
+    PodCidrOverlap {
+        /// Node name.
+        node: String,
+        /// Its CIDR.
+        cidr: Ipv4Net,
+        /// The other node.
+        other: String,
+        /// The other node's CIDR.
+        other_cidr: Ipv4Net,
+    },
+    /// A peer Node's pod CIDR lies outside every peer cluster CIDR.
+    #[error(
+        "node {node} pod CIDR {cidr} is not inside the peer cluster CIDR(s) {peer_cluster}; pass the peer cluster's real clusterCIDR"
+    )]
+    PodCidrOutsidePeerCluster {
+        /// Node name.
+        node: String,
+        /// Its CIDR.
+        cidr: Ipv4Net,
+        /// The configured peer cluster CIDRs, comma separated.
+        peer_cluster: String,
+    },
+    /// Local and peer cluster CIDRs overlap, so plain routing is impossible.
+    #[error(
+        "local cluster CIDR {local} overlaps peer cluster CIDR {peer}; the clusters must use disjoint pod CIDRs"
+    )]
+    ClusterCidrOverlap {
+        /// Local cluster CIDR.
+        local: Ipv4Net,
+        /// Peer cluster CIDR.
+        peer: Ipv4Net,
+    },
+    /// The peer's public IP is one of this node's own addresses (a peer cannot be ourselves).
+    #[error(
+        "node {node} has public IP {ip}, which belongs to the local node; check which cluster the peer Nodes come from"
+    )]
+    PeerIsLocal {
+        /// Node name.
+        node: String,
+        /// The public IP.
+        ip: Ipv4Addr,
+    },
+    /// A required configuration key is missing.
+    #[error("config key {key} is missing")]
+    MissingConfigKey {
+        /// The key.
+        key: &'static str,
+    },
+    /// A configuration value is invalid.
+    #[error("config key {key} has invalid value {value:?}; expected {expected}")]
+    InvalidConfigValue {
+        /// The key.
+        key: &'static str,
+        /// The value found.
+        value: String,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// The VXLAN device does not exist (flannel not running yet, or being recreated).
+    #[error("network device {name} not found; is flannel running on this node?")]
+    LinkNotFound {
+        /// Device name.
+        name: String,
+    },
+    /// A netlink request failed.
+    #[error("netlink request failed: {operation}")]
+    Netlink {
+        /// What was being done, e.g. "replace route 10.44.1.0/24".
+        operation: String,
+        /// The netlink error.
+        #[source]
+        source: Box<rtnetlink::Error>,
+    },
+    /// Opening a netlink socket failed.
+    #[error("failed to open a netlink socket")]
+    NetlinkSocket(#[source] std::io::Error),
+    /// An nftables batch or listing failed.
+    #[error("nftables request failed: {operation}")]
+    Nftables {
+        /// What was being done.
+        operation: &'static str,
+        /// The nftables error.
+        #[source]
+        source: Box<nftables::helper::NftablesError>,
+    },
+}
+
+impl Error {
+    /// A bounded label for metrics, one per variant.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::MissingAnnotation { .. } => "missing_annotation",
+            Self::MalformedBackendData { .. } => "malformed_backend_data",
+            Self::InvalidMac { .. } => "invalid_mac",
+            Self::InvalidPublicIp { .. } => "invalid_public_ip",
+            Self::UnsupportedBackend { .. } => "unsupported_backend",
+            Self::VniMismatch { .. } => "vni_mismatch",
+            Self::MissingPodCidr { .. } => "missing_pod_cidr",
+            Self::InvalidPodCidr { .. } => "invalid_pod_cidr",
+            Self::PodCidrOverlap { .. } => "pod_cidr_overlap",
+            Self::PodCidrOutsidePeerCluster { .. } => "pod_cidr_outside_peer_cluster",
+            Self::ClusterCidrOverlap { .. } => "cluster_cidr_overlap",
+            Self::PeerIsLocal { .. } => "peer_is_local",
+            Self::MissingConfigKey { .. } => "missing_config_key",
+            Self::InvalidConfigValue { .. } => "invalid_config_value",
+            Self::LinkNotFound { .. } => "link_not_found",
+            Self::Netlink { .. } => "netlink",
+            Self::NetlinkSocket(_) => "netlink_socket",
+            Self::Nftables { .. } => "nftables",
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! causeway-netpeer: the node agent that keeps cross-cluster pod routing for flannel VXLAN
+//! clusters.
+//!
+//! Data flow, one reconcile:
+//!
+//! 1. [`peer`]: peer-cluster `Node`s (or a seed `ConfigMap` via [`oneshot`]) → validated
+//!    [`PeerNode`]s; bad Nodes are rejected with an error naming them and the fix.
+//! 2. [`desired`]: local config + peers → desired [`NetState`] (neighbour, FDB entry and onlink
+//!    route per peer node on `flannel.1`, or a plain route with `DirectRouting`) + NAT exemptions.
+//! 3. [`Dataplane::read`]: the kernel → actual [`NetState`] (only what netpeer may see).
+//! 4. [`diff`]: desired + actual + [`Ownership`] → [`Plan`], touching only causeway's objects
+//!    (routes with protocol [`ROUTE_PROTOCOL`], neighbours in the peer cluster CIDR on the VXLAN
+//!    device, their FDB entries, the `ip causeway-netpeer` nft table).
+//! 5. [`Dataplane::apply`]: the plan → netlink messages and one nft batch.
+//!
+//! [`reconcile`] runs 3–5; [`watch`] re-runs it when `flannel.1` is recreated.
+
+pub mod dataplane;
+pub mod desired;
+pub mod diff;
+pub mod error;
+pub mod mac;
+pub mod nat;
+pub mod oneshot;
+pub mod peer;
+pub mod plan;
+pub mod reconcile;
+pub mod state;
+pub mod watch;
+
+pub use dataplane::{Dataplane, FakeDataplane, NetlinkDataplane};
+pub use desired::{Desired, LocalConfig, desired_state};
+pub use diff::diff;
+pub use error::{Error, Result};
+pub use mac::MacAddr;
+pub use peer::{ParsedPeers, PeerNode, parse_peers};
+pub use plan::Plan;
+pub use reconcile::{cleanup, reconcile_once};
+pub use state::{NetState, Ownership, ROUTE_PROTOCOL};

@@ -1,0 +1,151 @@
+//! A [`Plan`]: the changes [`diff`](crate::diff) found, in the order a dataplane applies them.
+//!
+//! Writes first (neighbour → FDB → route, all with replace semantics), then the NAT table, then
+//! removals in reverse (route → FDB → neighbour). `Display` prints one `ip`/`bridge`/`nft`-like
+//! line per change for `--dry-run`.
+
+use std::fmt;
+
+use crate::state::{FdbEntry, NatRules, Neighbour, Route};
+
+/// Adds, replacements (old, new) and removals of one kind of object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Changes<T> {
+    /// Objects to create.
+    pub add: Vec<T>,
+    /// Objects to overwrite: `(old, new)`.
+    pub replace: Vec<(T, T)>,
+    /// Objects to delete.
+    pub remove: Vec<T>,
+}
+
+impl<T> Default for Changes<T> {
+    fn default() -> Self {
+        Self {
+            add: Vec::new(),
+            replace: Vec::new(),
+            remove: Vec::new(),
+        }
+    }
+}
+
+impl<T> Changes<T> {
+    /// True when nothing changes.
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.replace.is_empty() && self.remove.is_empty()
+    }
+
+    /// Objects to write (adds and the new side of replacements), in plan order.
+    pub fn writes(&self) -> impl Iterator<Item = &T> {
+        self.add
+            .iter()
+            .chain(self.replace.iter().map(|(_, new)| new))
+    }
+}
+
+/// What to do with causeway's NAT-exemption table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NatChange {
+    /// Create the table if needed and make the chain hold exactly these exemptions (one batch).
+    Apply(NatRules),
+    /// Delete causeway's table.
+    Delete,
+}
+
+/// Everything one reconcile changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Neighbour changes.
+    pub neighbours: Changes<Neighbour>,
+    /// FDB changes.
+    pub fdb: Changes<FdbEntry>,
+    /// Route changes.
+    pub routes: Changes<Route>,
+    /// NAT table change, if any.
+    pub nat: Option<NatChange>,
+}
+
+impl Plan {
+    /// True when the kernel already matches.
+    pub fn is_empty(&self) -> bool {
+        self.neighbours.is_empty()
+            && self.fdb.is_empty()
+            && self.routes.is_empty()
+            && self.nat.is_none()
+    }
+
+    /// Number of individual changes (a NAT apply counts once).
+    pub fn len(&self) -> usize {
+        let count = |a: usize, r: usize, d: usize| a + r + d;
+        count(
+            self.neighbours.add.len(),
+            self.neighbours.replace.len(),
+            self.neighbours.remove.len(),
+        ) + count(
+            self.fdb.add.len(),
+            self.fdb.replace.len(),
+            self.fdb.remove.len(),
+        ) + count(
+            self.routes.add.len(),
+            self.routes.replace.len(),
+            self.routes.remove.len(),
+        ) + usize::from(self.nat.is_some())
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return writeln!(f, "no changes");
+        }
+        write_writes(f, "neigh", &self.neighbours)?;
+        write_writes(f, "fdb", &self.fdb)?;
+        write_writes(f, "route", &self.routes)?;
+        match &self.nat {
+            Some(NatChange::Apply(rules)) => {
+                writeln!(
+                    f,
+                    "nft apply table ip {} ({} exemptions)",
+                    crate::nat::TABLE,
+                    rules.len()
+                )?;
+                for rule in rules {
+                    writeln!(f, "  no masquerade {rule}")?;
+                }
+            }
+            Some(NatChange::Delete) => writeln!(f, "nft delete table ip {}", crate::nat::TABLE)?,
+            None => {}
+        }
+        write_removes(f, "route", &self.routes)?;
+        write_removes(f, "fdb", &self.fdb)?;
+        write_removes(f, "neigh", &self.neighbours)
+    }
+}
+
+fn write_writes<T: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    kind: &str,
+    changes: &Changes<T>,
+) -> fmt::Result {
+    for item in &changes.add {
+        writeln!(f, "{kind} add {item}")?;
+    }
+    for (old, new) in &changes.replace {
+        writeln!(f, "{kind} replace {new} (was {old})")?;
+    }
+    Ok(())
+}
+
+fn write_removes<T: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    kind: &str,
+    changes: &Changes<T>,
+) -> fmt::Result {
+    for item in &changes.remove {
+        writeln!(f, "{kind} del {item}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
