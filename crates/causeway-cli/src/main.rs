@@ -1,7 +1,9 @@
 //! `causeway`: parses the command line and dispatches to a daemon or a user verb.
 
 mod controller;
+mod dns;
 mod import_slices;
+mod netpeer;
 mod serve;
 
 use std::io::Write;
@@ -29,6 +31,11 @@ enum Command {
     /// IP is the ClusterSet VIP (recorded in spec.ips), and its MCS EndpointSlices are routed to
     /// it. Replicas elect a leader on a Lease; only the leader writes.
     Controller(controller::ControllerCommand),
+    /// Serve the clusterset.local DNS zone (MCS DNS specification 1.0.0) from the cluster's
+    /// ServiceImports and MCS EndpointSlices; plug it into any CoreDNS as a stub zone.
+    Dns(dns::DnsCommand),
+    /// Keep cross-cluster pod routing (flannel VXLAN peering) right on this node.
+    Netpeer(netpeer::NetpeerCommand),
     /// Copy a Service's EndpointSlices from a source cluster into a target cluster as MCS
     /// EndpointSlices (the seed's manual step 4, idempotent; stale copies are removed).
     ImportSlices(import_slices::ImportSlicesCommand),
@@ -67,6 +74,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Controller(cmd) => {
+            causeway_runtime::log::init(&log)?;
+            cmd.run().await
+        }
+        Command::Dns(cmd) => {
+            causeway_runtime::log::init(&log)?;
+            cmd.run().await
+        }
+        Command::Netpeer(cmd) => {
             causeway_runtime::log::init(&log)?;
             cmd.run().await
         }
