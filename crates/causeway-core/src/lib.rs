@@ -5,6 +5,7 @@
 //! compare it with what exists; only the difference is written. Everything here is unit-tested
 //! table by table.
 
+pub mod clusterset;
 pub mod conditions;
 pub mod derived;
 pub mod mcs_slice;

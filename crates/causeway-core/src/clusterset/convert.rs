@@ -1,0 +1,213 @@
+//! From Kubernetes objects to the clusterset's plain views, and from a resolution to the MCS
+//! EndpointSlices one source cluster contributes.
+
+use std::collections::BTreeSet;
+
+use causeway_api::ServiceExport;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+
+use super::{ExportView, PortDef, ServiceView};
+use crate::mcs_slice::{SliceTarget, mcs_slice, mcs_slice_name};
+
+/// Most endpoints in one MCS slice.
+pub const MAX_ENDPOINTS_PER_SLICE: usize = 100;
+
+/// The clusterset's view of a Service.
+pub fn service_view(service: &Service) -> ServiceView {
+    let spec = service.spec.clone().unwrap_or_default();
+    let session_affinity = spec
+        .session_affinity
+        .clone()
+        .unwrap_or_else(|| "None".into());
+    let affinity_timeout = (session_affinity == "ClientIP").then(|| {
+        spec.session_affinity_config
+            .as_ref()
+            .and_then(|c| c.client_ip.as_ref())
+            .and_then(|c| c.timeout_seconds)
+            .unwrap_or(10800)
+    });
+    ServiceView {
+        type_: spec.type_.clone().unwrap_or_else(|| "ClusterIP".into()),
+        headless: spec.cluster_ip.as_deref() == Some("None"),
+        ports: spec
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| PortDef {
+                name: p.name.clone().unwrap_or_default(),
+                protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                port: p.port,
+                app_protocol: p.app_protocol.clone(),
+            })
+            .collect(),
+        session_affinity,
+        affinity_timeout,
+        internal_traffic_policy: spec.internal_traffic_policy.clone(),
+        traffic_distribution: spec.traffic_distribution.clone(),
+        ip_families: spec
+            .ip_families
+            .clone()
+            .unwrap_or_else(|| vec!["IPv4".into()]),
+    }
+}
+
+/// The clusterset's view of cluster `cluster`'s export, with its Service if any.
+pub fn export_view(cluster: &str, export: &ServiceExport, service: Option<&Service>) -> ExportView {
+    ExportView {
+        cluster: cluster.to_owned(),
+        created: export
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map_or(0, |t| t.0.as_second()),
+        labels: export.spec.exported_labels.clone().unwrap_or_default(),
+        annotations: export.spec.exported_annotations.clone().unwrap_or_default(),
+        service: service.map(service_view),
+    }
+}
+
+/// The MCS slices one source cluster contributes: its slices with only the ports of the merged
+/// import it really serves (slices left without ports are dropped), split into chunks of at most
+/// [`MAX_ENDPOINTS_PER_SLICE`] endpoints.
+pub fn cluster_slices(
+    sources: &[&EndpointSlice],
+    served: &BTreeSet<PortDef>,
+    target: &SliceTarget<'_>,
+) -> Vec<EndpointSlice> {
+    let mut out = Vec::new();
+    let mut sources: Vec<&&EndpointSlice> = sources.iter().collect();
+    sources.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    for source in sources {
+        let mut filtered = (*source).clone();
+        let ports: Vec<_> = filtered
+            .ports
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| {
+                let name = p.name.clone().unwrap_or_default();
+                let protocol = p.protocol.clone().unwrap_or_else(|| "TCP".into());
+                served
+                    .iter()
+                    .any(|s| s.name == name && s.protocol == protocol)
+            })
+            .collect();
+        if ports.is_empty() {
+            continue;
+        }
+        filtered.ports = Some(ports);
+        let source_name = source.metadata.name.clone().unwrap_or_default();
+        let base = mcs_slice_name(target, &source_name);
+        let chunks: Vec<_> = filtered
+            .endpoints
+            .chunks(MAX_ENDPOINTS_PER_SLICE)
+            .map(<[_]>::to_vec)
+            .collect();
+        let chunks = if chunks.is_empty() {
+            vec![Vec::new()]
+        } else {
+            chunks
+        };
+        for (i, endpoints) in chunks.into_iter().enumerate() {
+            let mut part = filtered.clone();
+            part.endpoints = endpoints;
+            let mut slice = mcs_slice(&part, target);
+            if i > 0 {
+                slice.metadata.name = Some(format!("{base}-{i}"));
+            }
+            out.push(slice);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::discovery::v1::{Endpoint, EndpointPort};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    use super::*;
+
+    fn source(name: &str, endpoints: usize, ports: &[(&str, i32)]) -> EndpointSlice {
+        EndpointSlice {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..ObjectMeta::default()
+            },
+            address_type: "IPv4".into(),
+            endpoints: (0..endpoints)
+                .map(|i| Endpoint {
+                    addresses: vec![format!("10.44.{}.{}", i / 250, i % 250 + 1)],
+                    ..Endpoint::default()
+                })
+                .collect(),
+            ports: Some(
+                ports
+                    .iter()
+                    .map(|(n, p)| EndpointPort {
+                        name: Some((*n).into()),
+                        port: Some(*p),
+                        protocol: Some("TCP".into()),
+                        app_protocol: None,
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    fn target() -> SliceTarget<'static> {
+        SliceTarget {
+            namespace: "demo",
+            service: "serve",
+            source_cluster: "c2",
+            derived_service: Some("derived-x"),
+            owner: None,
+        }
+    }
+
+    #[test]
+    fn large_slices_are_split_at_100_endpoints() {
+        let served = BTreeSet::from([PortDef {
+            name: String::new(),
+            protocol: "TCP".into(),
+            port: 80,
+            app_protocol: None,
+        }]);
+        let src = source("serve-abc", 250, &[("", 8080)]);
+        let out = cluster_slices(&[&src], &served, &target());
+        assert_eq!(
+            out.iter().map(|s| s.endpoints.len()).collect::<Vec<_>>(),
+            [100, 100, 50]
+        );
+        let names: Vec<_> = out
+            .iter()
+            .map(|s| s.metadata.name.clone().unwrap())
+            .collect();
+        assert_eq!(names, ["serve-c2-abc", "serve-c2-abc-1", "serve-c2-abc-2"]);
+    }
+
+    #[test]
+    fn ports_a_cluster_does_not_serve_are_dropped() {
+        let served = BTreeSet::from([PortDef {
+            name: "http".into(),
+            protocol: "TCP".into(),
+            port: 80,
+            app_protocol: None,
+        }]);
+        let src = source("serve-abc", 1, &[("http", 8080), ("metrics", 9090)]);
+        let out = cluster_slices(&[&src], &served, &target());
+        let ports: Vec<_> = out[0]
+            .ports
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name.unwrap())
+            .collect();
+        assert_eq!(ports, ["http"]);
+        assert!(
+            cluster_slices(&[&src], &BTreeSet::new(), &target()).is_empty(),
+            "nothing served, nothing routed"
+        );
+    }
+}
