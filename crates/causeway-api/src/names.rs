@@ -49,6 +49,17 @@ pub const PROPERTY_CLUSTERSET: &str = "clusterset.k8s.io";
 
 /// Field manager of `causeway controller`.
 pub const FIELD_MANAGER_CONTROLLER: &str = "causeway-controller";
+/// Field manager of the controller's cross-cluster sync (ServiceImport spec, `status.clusters`,
+/// MCS slices, ServiceExport conditions); distinct from [`FIELD_MANAGER_CONTROLLER`] so neither
+/// drops the other's fields.
+pub const FIELD_MANAGER_SYNC: &str = "causeway-sync";
+/// Label on ServiceImports and EndpointSlices the sync writes: only these does it delete.
+pub const LABEL_SYNCED: &str = "causeway.multicluster.x-k8s.io/synced";
+/// Label on Secrets (in the members namespace) that hold a peer cluster's kubeconfig.
+pub const LABEL_PEER: &str = "causeway.multicluster.x-k8s.io/peer";
+/// Key of the kubeconfig in a peer Secret.
+pub const PEER_SECRET_KEY: &str = "kubeconfig";
+
 /// Field manager of the user verbs of the `causeway` CLI.
 pub const FIELD_MANAGER_CLI: &str = "causeway-cli";
 

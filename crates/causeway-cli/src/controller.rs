@@ -32,8 +32,16 @@ impl ControllerCommand {
         let ControllerArgs {
             lease: lease_args,
             namespace,
+            sync,
+            members_namespace,
+            peer_grace,
             concurrency,
         } = controller;
+        let sync = sync.then(|| causeway_controller::sync::engine::SyncSettings {
+            members_namespace,
+            peer_grace: std::time::Duration::from_secs(peer_grace),
+            namespace: namespace.clone(),
+        });
         let client = client.client().await?;
         let mut registry = Registry::with_prefix("causeway");
         let metrics = Metrics::register(registry.sub_registry_with_prefix("controller"));
@@ -51,8 +59,11 @@ impl ControllerCommand {
         };
         let result = causeway_controller::run(
             client,
-            namespace,
-            concurrency,
+            causeway_controller::run::RunOptions {
+                namespace,
+                sync,
+                concurrency,
+            },
             metrics,
             election.is_leader.clone(),
             ready_tx,

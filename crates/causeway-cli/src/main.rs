@@ -3,6 +3,7 @@
 mod controller;
 mod dns;
 mod import_slices;
+mod join;
 mod netpeer;
 mod serve;
 
@@ -36,6 +37,9 @@ enum Command {
     Dns(dns::DnsCommand),
     /// Keep cross-cluster pod routing (flannel VXLAN peering) right on this node.
     Netpeer(netpeer::NetpeerCommand),
+    /// Let this cluster read a peer cluster (read-only credential stored as a peer Secret);
+    /// `--both` also the other way round.
+    Join(join::JoinCommand),
     /// Copy a Service's EndpointSlices from a source cluster into a target cluster as MCS
     /// EndpointSlices (the seed's manual step 4, idempotent; stale copies are removed).
     ImportSlices(import_slices::ImportSlicesCommand),
@@ -86,6 +90,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cmd.run().await
         }
         Command::ImportSlices(cmd) => cmd.run().await,
+        Command::Join(cmd) => cmd.run().await,
         Command::Serve(cmd) => cmd.run().await,
     }
 }

@@ -12,6 +12,20 @@ pub struct ControllerArgs {
     /// Serve only this namespace (default: all namespaces).
     #[arg(long, env = "CAUSEWAY_NAMESPACE")]
     pub namespace: Option<String>,
+    /// Sync ServiceExports of every member cluster into this cluster's ServiceImports and
+    /// EndpointSlices (`--sync=false` runs the import side only, like the upstream controller).
+    #[arg(long, env = "CAUSEWAY_SYNC", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sync: bool,
+    /// Namespace of the peer Secrets written by `causeway join`.
+    #[arg(
+        long,
+        env = "CAUSEWAY_MEMBERS_NAMESPACE",
+        default_value = "causeway-system"
+    )]
+    pub members_namespace: String,
+    /// Seconds a failing peer's endpoints stay before they are withdrawn.
+    #[arg(long, env = "CAUSEWAY_PEER_GRACE", default_value_t = 60)]
+    pub peer_grace: u64,
     /// Imports reconciled at the same time.
     #[arg(long, env = "CAUSEWAY_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,

@@ -7,7 +7,9 @@
 //! an import and the cached Service and slices, asks `causeway-core` for the desired state and
 //! writes only differences, with server-side apply as `causeway-controller`, and only while this
 //! replica holds the Lease. [`orphans`] removes what causeway added to hand-made slices once
-//! their import is gone. [`metrics`] counts reconciles, errors and API writes.
+//! their import is gone. [`sync`] turns ServiceExports in every member cluster into this
+//! cluster's ServiceImports and MCS EndpointSlices. [`metrics`] counts reconciles, errors and API
+//! writes.
 
 pub mod args;
 pub mod context;
@@ -16,6 +18,7 @@ pub mod imports;
 pub mod metrics;
 pub mod orphans;
 pub mod run;
+pub mod sync;
 
 pub use args::ControllerArgs;
 pub use error::{Error, Result};

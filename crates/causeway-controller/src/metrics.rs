@@ -36,6 +36,15 @@ pub struct Metrics {
     pub leader: Gauge,
     /// API writes by kind.
     pub writes: Family<KindLabel, Counter>,
+    /// Per member cluster: 1 while its watches are synced and healthy.
+    pub peers: Family<ClusterLabel, Gauge>,
+}
+
+/// Label: a member cluster id.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClusterLabel {
+    /// Cluster id.
+    pub cluster: String,
 }
 
 impl Metrics {
@@ -48,6 +57,7 @@ impl Metrics {
             imports: Gauge::default(),
             leader: Gauge::default(),
             writes: Family::default(),
+            peers: Family::default(),
         };
         registry.register(
             "reconciles",
@@ -80,6 +90,15 @@ impl Metrics {
             m.writes.clone(),
         );
         m
+    }
+
+    /// Records a member's health.
+    pub fn peer_up(&self, cluster: &str, up: bool) {
+        self.peers
+            .get_or_create(&ClusterLabel {
+                cluster: cluster.to_owned(),
+            })
+            .set(i64::from(up));
     }
 
     /// Counts one write of `kind`.

@@ -25,17 +25,36 @@ use crate::context::Context;
 use crate::metrics::Metrics;
 use crate::{imports, orphans};
 
+/// What the controller serves.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Only this namespace (default: all).
+    pub namespace: Option<String>,
+    /// Cross-cluster sync, when enabled.
+    pub sync: Option<crate::sync::engine::SyncSettings>,
+    /// Imports reconciled at the same time.
+    pub concurrency: u16,
+}
+
 /// Runs the controller until `shutdown` resolves. `ready` turns true once every cache synced;
 /// `is_leader` gates every write.
+#[allow(
+    clippy::too_many_lines,
+    reason = "linear wiring of reflectors and tasks"
+)]
 pub async fn run(
     client: kube::Client,
-    namespace: Option<String>,
-    concurrency: u16,
+    options: RunOptions,
     metrics: Metrics,
     is_leader: watch::Receiver<bool>,
     ready: watch::Sender<bool>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
+    let RunOptions {
+        namespace,
+        sync,
+        concurrency,
+    } = options;
     let scoped = |client: &kube::Client| match &namespace {
         Some(ns) => (
             Api::namespaced(client.clone(), ns),
@@ -123,6 +142,14 @@ pub async fn run(
         });
     }
     tokio::spawn(orphans::run(ctx.clone(), import_reader.clone(), poke));
+    if let Some(settings) = sync {
+        tokio::spawn(crate::sync::engine::run(
+            ctx.client.clone(),
+            settings,
+            is_leader.clone(),
+            metrics.clone(),
+        ));
+    }
 
     let leader_edges = leader_edges(is_leader, metrics);
 

@@ -1,0 +1,277 @@
+//! `causeway join`: lets this cluster read a peer. In the peer it creates a ServiceAccount bound
+//! to the read-only ClusterRole of deploy/controller/peer-reader.yaml and requests a token; in
+//! this cluster it stores a kubeconfig with that token in a labelled Secret, which the controller
+//! picks up. `--both` also lets the peer read this cluster.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, bail};
+use causeway_api::names::{FIELD_MANAGER_CLI, LABEL_PEER, PEER_SECRET_KEY};
+use causeway_controller::sync::identity;
+use clap::Args;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleRef, Subject};
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::config::Kubeconfig;
+
+const PEER_READER: &str = include_str!("../../../deploy/controller/peer-reader.yaml");
+
+/// `causeway join` flags.
+#[derive(Debug, Args)]
+pub struct JoinCommand {
+    /// Admin kubeconfig of the peer cluster (used once, to create the read-only credential).
+    #[arg(long)]
+    peer_kubeconfig: std::path::PathBuf,
+    /// Context in the peer kubeconfig.
+    #[arg(long)]
+    peer_context: Option<String>,
+    /// Admin kubeconfig of this cluster (default: in-cluster or $KUBECONFIG).
+    #[arg(long, env = "CAUSEWAY_KUBECONFIG")]
+    kubeconfig: Option<std::path::PathBuf>,
+    /// Context in this cluster's kubeconfig.
+    #[arg(long)]
+    context: Option<String>,
+    /// Namespace of the peer Secrets (the controller's --members-namespace) and of the peer
+    /// ServiceAccounts.
+    #[arg(long, default_value = "causeway-system")]
+    members_namespace: String,
+    /// Token lifetime in seconds.
+    #[arg(long, default_value_t = 31_536_000)]
+    token_seconds: i64,
+    /// Also let the peer read this cluster.
+    #[arg(long)]
+    both: bool,
+}
+
+struct Side {
+    client: kube::Client,
+    kubeconfig: Kubeconfig,
+    id: String,
+}
+
+impl JoinCommand {
+    pub async fn run(self) -> anyhow::Result<()> {
+        let Self {
+            peer_kubeconfig,
+            peer_context,
+            kubeconfig,
+            context,
+            members_namespace,
+            token_seconds,
+            both,
+        } = self;
+        let local_path = match kubeconfig {
+            Some(p) => p,
+            None => std::env::var_os("KUBECONFIG")
+                .map(std::path::PathBuf::from)
+                .context("set --kubeconfig for this cluster")?,
+        };
+        let local = side(&local_path, context).await?;
+        let peer = side(&peer_kubeconfig, peer_context).await?;
+        if local.id == peer.id {
+            bail!(
+                "both kubeconfigs point at cluster {}: give --peer-kubeconfig the other cluster",
+                local.id
+            );
+        }
+        link(&local, &peer, &members_namespace, token_seconds).await?;
+        eprintln!(
+            "join: cluster {} now reads cluster {} (read-only)",
+            local.id, peer.id
+        );
+        if both {
+            link(&peer, &local, &members_namespace, token_seconds).await?;
+            eprintln!(
+                "join: cluster {} now reads cluster {} (read-only)",
+                peer.id, local.id
+            );
+        }
+        Ok(())
+    }
+}
+
+async fn side(path: &std::path::Path, context: Option<String>) -> anyhow::Result<Side> {
+    let kubeconfig = Kubeconfig::read_from(path)
+        .with_context(|| format!("failed to read kubeconfig {}", path.display()))?;
+    let client = causeway_runtime::ClientArgs {
+        kubeconfig: Some(path.to_owned()),
+        context,
+    }
+    .client()
+    .await?;
+    let id = identity::cluster_id(&client, true)
+        .await
+        .with_context(|| format!("failed to read the cluster id through {}", path.display()))?;
+    Ok(Side {
+        client,
+        kubeconfig,
+        id,
+    })
+}
+
+/// Lets `reader` read `source`.
+async fn link(reader: &Side, source: &Side, ns: &str, token_seconds: i64) -> anyhow::Result<()> {
+    let apply = PatchParams::apply(FIELD_MANAGER_CLI).force();
+    for side in [reader, source] {
+        let nss: Api<Namespace> = Api::all(side.client.clone());
+        let obj = Namespace {
+            metadata: ObjectMeta {
+                name: Some(ns.to_owned()),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        nss.patch(ns, &apply, &Patch::Apply(&obj))
+            .await
+            .with_context(|| format!("failed to create namespace {ns} in cluster {}", side.id))?;
+    }
+    // In the source: the read-only role, a ServiceAccount for the reader, its binding, a token.
+    let role: ClusterRole = serde_saphyr::from_str(PEER_READER)
+        .context("deploy/controller/peer-reader.yaml is not a ClusterRole")?;
+    let role_name = role.metadata.name.clone().unwrap_or_default();
+    Api::<ClusterRole>::all(source.client.clone())
+        .patch(&role_name, &apply, &Patch::Apply(&role))
+        .await
+        .with_context(|| {
+            format!(
+                "failed to apply ClusterRole {role_name} in cluster {}",
+                source.id
+            )
+        })?;
+    let sa_name = format!("causeway-reader-{}", reader.id);
+    let sa = ServiceAccount {
+        metadata: ObjectMeta {
+            name: Some(sa_name.clone()),
+            namespace: Some(ns.to_owned()),
+            ..ObjectMeta::default()
+        },
+        ..ServiceAccount::default()
+    };
+    let sas: Api<ServiceAccount> = Api::namespaced(source.client.clone(), ns);
+    sas.patch(&sa_name, &apply, &Patch::Apply(&sa))
+        .await
+        .with_context(|| {
+            format!(
+                "failed to create ServiceAccount {ns}/{sa_name} in cluster {}",
+                source.id
+            )
+        })?;
+    let binding = ClusterRoleBinding {
+        metadata: ObjectMeta {
+            name: Some(sa_name.clone()),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: role_name,
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: sa_name.clone(),
+            namespace: Some(ns.to_owned()),
+            api_group: None,
+        }]),
+    };
+    Api::<ClusterRoleBinding>::all(source.client.clone())
+        .patch(&sa_name, &apply, &Patch::Apply(&binding))
+        .await
+        .with_context(|| format!("failed to bind the reader role in cluster {}", source.id))?;
+    let request = TokenRequest {
+        spec: TokenRequestSpec {
+            expiration_seconds: Some(token_seconds),
+            ..TokenRequestSpec::default()
+        },
+        ..TokenRequest::default()
+    };
+    let token = sas
+        .create_token_request(&sa_name, &PostParams::default(), &request)
+        .await
+        .with_context(|| {
+            format!(
+                "failed to request a token for {ns}/{sa_name} in cluster {}",
+                source.id
+            )
+        })?
+        .status
+        .context("the token request returned no token")?
+        .token;
+    // In the reader: the kubeconfig, in a labelled Secret.
+    let kubeconfig = reader_kubeconfig(&source.kubeconfig, &source.id, &token)?;
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(format!("peer-{}", source.id)),
+            namespace: Some(ns.to_owned()),
+            labels: Some(BTreeMap::from([(LABEL_PEER.to_owned(), "true".to_owned())])),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([(
+            PEER_SECRET_KEY.to_owned(),
+            ByteString(kubeconfig.into_bytes()),
+        )])),
+        ..Secret::default()
+    };
+    let name = secret.metadata.name.clone().unwrap_or_default();
+    Api::<Secret>::namespaced(reader.client.clone(), ns)
+        .patch(&name, &apply, &Patch::Apply(&secret))
+        .await
+        .with_context(|| {
+            format!(
+                "failed to store Secret {ns}/{name} in cluster {}",
+                reader.id
+            )
+        })?;
+    Ok(())
+}
+
+/// A kubeconfig for the source cluster's current server with `token`.
+fn reader_kubeconfig(source: &Kubeconfig, id: &str, token: &str) -> anyhow::Result<String> {
+    let context = source
+        .current_context
+        .clone()
+        .context("the peer kubeconfig has no current-context")?;
+    let ctx = source
+        .contexts
+        .iter()
+        .find(|c| c.name == context)
+        .and_then(|c| c.context.clone())
+        .context("the peer kubeconfig's current context is missing")?;
+    let cluster = source
+        .clusters
+        .iter()
+        .find(|c| c.name == ctx.cluster)
+        .and_then(|c| c.cluster.clone())
+        .context("the peer kubeconfig's cluster is missing")?;
+    let server = cluster
+        .server
+        .clone()
+        .context("the peer kubeconfig has no server")?;
+    let mut lines = vec![
+        "apiVersion: v1".to_owned(),
+        "kind: Config".to_owned(),
+        "clusters:".to_owned(),
+        format!("- name: {id}"),
+        "  cluster:".to_owned(),
+        format!("    server: {server}"),
+    ];
+    if let Some(ca) = &cluster.certificate_authority_data {
+        lines.push(format!("    certificate-authority-data: {ca}"));
+    } else if cluster.insecure_skip_tls_verify == Some(true) {
+        lines.push("    insecure-skip-tls-verify: true".to_owned());
+    }
+    lines.extend([
+        "users:".to_owned(),
+        format!("- name: causeway-reader-{id}"),
+        "  user:".to_owned(),
+        format!("    token: {token}"),
+        "contexts:".to_owned(),
+        format!("- name: {id}"),
+        "  context:".to_owned(),
+        format!("    cluster: {id}"),
+        format!("    user: causeway-reader-{id}"),
+        format!("current-context: {id}"),
+    ]);
+    Ok(lines.join("\n") + "\n")
+}

@@ -1,0 +1,746 @@
+//! The sync engine: on every change anywhere, recompute the clusterset view for this cluster and
+//! write only what differs (leader only). See the parent module for the data flow.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use causeway_api::names::{
+    ANNOTATION_DERIVED_SERVICE, FIELD_MANAGER_SYNC, LABEL_K8S_SERVICE_NAME, LABEL_SOURCE_CLUSTER,
+    LABEL_SYNCED, condition,
+};
+use causeway_api::{Condition, ServiceExport, ServiceImport};
+use causeway_core::clusterset::convert::{cluster_slices, export_view};
+use causeway_core::clusterset::{ImportView, Resolution, Validity, resolve};
+use causeway_core::conditions::{self, DesiredCondition};
+use causeway_core::derived::owner_reference;
+use causeway_core::mcs_slice::SliceTarget;
+use causeway_core::naming::derived_service_name;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::watcher::{self, Config};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, watch};
+
+use super::cluster::{ClusterWatch, scoped};
+use super::{identity, members};
+use crate::metrics::Metrics;
+
+/// Settings of the sync.
+#[derive(Clone, Debug)]
+pub struct SyncSettings {
+    /// Namespace holding the peer Secrets.
+    pub members_namespace: String,
+    /// How long a failing peer's endpoints stay.
+    pub peer_grace: Duration,
+    /// Only this namespace (default: all).
+    pub namespace: Option<String>,
+}
+
+/// Local caches the engine compares against.
+struct Local {
+    imports: Store<ServiceImport>,
+    slices: Store<EndpointSlice>,
+    namespaces: Store<PartialObjectMeta<Namespace>>,
+}
+
+/// What a member may contribute right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Standing {
+    /// Synced and healthy (or the local cluster).
+    Live,
+    /// Not synced yet or failing for less than the grace period: keep what it contributed.
+    Held,
+    /// Failing longer than the grace period: withdraw it.
+    Expired,
+}
+
+/// Runs the sync until the process ends.
+pub async fn run(
+    client: kube::Client,
+    settings: SyncSettings,
+    is_leader: watch::Receiver<bool>,
+    metrics: Metrics,
+) {
+    let notify = Arc::new(Notify::new());
+    let local = start_local(&client, settings.namespace.as_deref(), &notify);
+    let started = Instant::now();
+    let mut local_id = None;
+    let mut peers: Vec<ClusterWatch> = Vec::new();
+    let mut peer_versions: Vec<(String, String)> = Vec::new();
+    let mut local_watch: Option<ClusterWatch> = None;
+    let mut last_members_check: Option<Instant> = None;
+    let mut failed_passes: u32 = 0;
+    loop {
+        tokio::select! {
+            () = notify.notified() => {}
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        let leads = *is_leader.borrow();
+        if local_id.is_none() {
+            match identity::cluster_id(&client, leads).await {
+                Ok(id) => {
+                    tracing::info!(cluster = %id, "local cluster id");
+                    local_watch = Some(ClusterWatch::start(
+                        id.clone(),
+                        true,
+                        &client,
+                        settings.namespace.as_deref(),
+                        &notify,
+                    ));
+                    local_id = Some(id);
+                }
+                Err(err) => {
+                    tracing::error!(error = %format!("{err:#}"), "cannot determine the local cluster id; retrying");
+                    continue;
+                }
+            }
+        }
+        if last_members_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+            last_members_check = Some(Instant::now());
+            reload_members(&client, &settings, &notify, &mut peers, &mut peer_versions).await;
+        }
+        let (Some(id), Some(local_watch)) = (&local_id, &local_watch) else {
+            continue;
+        };
+        if !leads || !local_watch.health.synced() {
+            continue;
+        }
+        let mut clusters: Vec<(&ClusterWatch, Standing)> = vec![(local_watch, Standing::Live)];
+        for p in &peers {
+            clusters.push((p, standing(p, started, settings.peer_grace)));
+            metrics.peer_up(&p.id, p.health.synced() && p.health.failing_for().is_none());
+        }
+        let pass = Pass {
+            client: &client,
+            local_id: id,
+            local: &local,
+            clusters: &clusters,
+            metrics: &metrics,
+        };
+        let errors = pass.run().await;
+        if errors > 0 {
+            // Back off on persistent failures (RBAC, validation): 0.5 s, 1 s, 2 s … 30 s.
+            failed_passes = failed_passes.saturating_add(1);
+            let delay =
+                Duration::from_millis(250u64 << failed_passes.min(7)).min(Duration::from_secs(30));
+            tracing::warn!(errors, retry_in = ?delay, "sync pass had failed writes");
+            tokio::time::sleep(delay).await;
+            notify.notify_one();
+        } else {
+            failed_passes = 0;
+        }
+    }
+}
+
+fn standing(c: &ClusterWatch, started: Instant, grace: Duration) -> Standing {
+    match c.health.failing_for() {
+        Some(d) if d >= grace => Standing::Expired,
+        Some(_) => Standing::Held,
+        None if c.health.synced() => Standing::Live,
+        None if started.elapsed() < grace => Standing::Held,
+        None => Standing::Expired,
+    }
+}
+
+fn start_local(client: &kube::Client, namespace: Option<&str>, notify: &Arc<Notify>) -> Local {
+    let (imports, w1) = reflector::store();
+    let (slices, w2) = reflector::store();
+    let (namespaces, w3) = reflector::store();
+    let n = notify.clone();
+    let s1 = reflector::reflector(
+        w1,
+        watcher::watcher(
+            scoped::<ServiceImport>(client, namespace),
+            Config::default(),
+        ),
+    )
+    .modify(|o| o.metadata.managed_fields = None)
+    .default_backoff()
+    .for_each(move |_| {
+        n.notify_one();
+        futures::future::ready(())
+    });
+    let n = notify.clone();
+    let s2 = reflector::reflector(
+        w2,
+        watcher::watcher(
+            scoped::<EndpointSlice>(client, namespace),
+            Config::default().labels(LABEL_SYNCED),
+        ),
+    )
+    .modify(|o| o.metadata.managed_fields = None)
+    .default_backoff()
+    .for_each(move |_| {
+        n.notify_one();
+        futures::future::ready(())
+    });
+    let n = notify.clone();
+    let s3 = reflector::reflector(
+        w3,
+        watcher::watcher(
+            Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
+            Config::default(),
+        ),
+    )
+    .default_backoff()
+    .for_each(move |_| {
+        n.notify_one();
+        futures::future::ready(())
+    });
+    tokio::spawn(s1);
+    tokio::spawn(s2);
+    tokio::spawn(s3);
+    Local {
+        imports,
+        slices,
+        namespaces,
+    }
+}
+
+async fn reload_members(
+    client: &kube::Client,
+    settings: &SyncSettings,
+    notify: &Arc<Notify>,
+    peers: &mut Vec<ClusterWatch>,
+    versions: &mut Vec<(String, String)>,
+) {
+    let secrets = match members::list(client, &settings.members_namespace).await {
+        Ok(s) => s,
+        Err(err) => {
+            tracing::warn!(error = %format!("{err:#}"), "cannot list member Secrets; keeping the current members");
+            return;
+        }
+    };
+    let now: Vec<(String, String)> = secrets
+        .iter()
+        .map(|s| (s.name.clone(), s.version.clone()))
+        .collect();
+    if &now == versions {
+        return;
+    }
+    let mut next = Vec::new();
+    for secret in &secrets {
+        let watch = match members::client(secret).await {
+            Ok(peer) => match identity::cluster_id(&peer, false).await {
+                Ok(id) => {
+                    tracing::info!(peer = %secret.name, cluster = %id, "member added");
+                    ClusterWatch::start(id, false, &peer, settings.namespace.as_deref(), notify)
+                }
+                Err(err) => {
+                    tracing::error!(peer = %secret.name, error = %format!("{err:#}"), "member unreachable or not authorised (check its credential: `causeway join` again); other members keep syncing");
+                    ClusterWatch::unreachable(format!("secret-{}", secret.name), format!("{err:#}"))
+                }
+            },
+            Err(err) => {
+                tracing::error!(peer = %secret.name, error = %format!("{err:#}"), "bad member credential; other members keep syncing");
+                ClusterWatch::unreachable(format!("secret-{}", secret.name), format!("{err:#}"))
+            }
+        };
+        next.push(watch);
+    }
+    *peers = next;
+    *versions = now;
+    notify.notify_one();
+}
+
+/// One recomputation.
+struct Pass<'a> {
+    client: &'a kube::Client,
+    local_id: &'a str,
+    local: &'a Local,
+    clusters: &'a [(&'a ClusterWatch, Standing)],
+    metrics: &'a Metrics,
+}
+
+impl Pass<'_> {
+    /// Computes and writes; returns the number of failed writes.
+    async fn run(&self) -> usize {
+        let mut errors = 0;
+        let usable: Vec<&ClusterWatch> = self
+            .clusters
+            .iter()
+            .filter(|(c, s)| *s == Standing::Live || (*s == Standing::Held && c.health.synced()))
+            .map(|(c, _)| *c)
+            .collect();
+        let held: BTreeSet<&str> = self
+            .clusters
+            .iter()
+            .filter(|(_, s)| *s == Standing::Held)
+            .map(|(c, _)| c.id.as_str())
+            .collect();
+        let mut keys: BTreeSet<(String, String)> = BTreeSet::new();
+        for c in &usable {
+            for e in c.exports.state() {
+                keys.insert((e.namespace().unwrap_or_default(), e.name_any()));
+            }
+        }
+        let mut wanted_imports = BTreeSet::new();
+        let mut wanted_slices: BTreeMap<(String, String), EndpointSlice> = BTreeMap::new();
+        for (ns, name) in &keys {
+            errors += self
+                .service(
+                    ns,
+                    name,
+                    &usable,
+                    &held,
+                    &mut wanted_imports,
+                    &mut wanted_slices,
+                )
+                .await;
+        }
+        errors += self.converge_slices(&wanted_slices, &held).await;
+        if held.is_empty() {
+            errors += self.delete_stale_imports(&wanted_imports).await;
+        }
+        errors
+    }
+
+    /// Resolves one service and writes its import, its local export's conditions and collects its
+    /// desired slices; returns the number of failed writes.
+    async fn service(
+        &self,
+        ns: &String,
+        name: &String,
+        usable: &[&ClusterWatch],
+        held: &BTreeSet<&str>,
+        wanted_imports: &mut BTreeSet<(String, String)>,
+        wanted_slices: &mut BTreeMap<(String, String), EndpointSlice>,
+    ) -> usize {
+        let mut errors = 0;
+        let views: Vec<_> = usable
+            .iter()
+            .filter_map(|c| {
+                let export = c.exports.get(&ObjectRef::new(name).within(ns))?;
+                let service = c.services.get(&ObjectRef::new(name).within(ns));
+                Some(export_view(&c.id, &export, service.as_deref()))
+            })
+            .collect();
+        let resolution = resolve(&views);
+        if let Some(local_export) = self.clusters[0]
+            .0
+            .exports
+            .get(&ObjectRef::new(name).within(ns))
+        {
+            let validity = views.iter().find(|v| v.cluster == self.local_id).map_or(
+                Validity::NoService,
+                causeway_core::clusterset::ExportView::validity,
+            );
+            errors += usize::from(
+                self.write_export_status(&local_export, validity, &resolution)
+                    .await
+                    .is_err(),
+            );
+        }
+        let Some(import) = &resolution.import else {
+            return errors;
+        };
+        if self.local.namespaces.get(&ObjectRef::new(ns)).is_none() {
+            return errors;
+        }
+        wanted_imports.insert((ns.clone(), name.clone()));
+        let current = self.local.imports.get(&ObjectRef::new(name).within(ns));
+        if current
+            .as_deref()
+            .is_none_or(|c| !import_matches(c, import))
+        {
+            errors += usize::from(self.apply_import(ns, name, import).await.is_err());
+        }
+        let Some(current) = current else {
+            return errors;
+        };
+        if current
+            .status
+            .as_ref()
+            .and_then(|s| s.clusters.as_ref())
+            .map(|cs| cs.iter().map(|c| c.cluster.clone()).collect::<Vec<_>>())
+            .unwrap_or_default()
+            != import.clusters
+        {
+            errors += usize::from(
+                self.apply_import_clusters(ns, name, &import.clusters)
+                    .await
+                    .is_err(),
+            );
+        }
+        let derived = (!import.headless).then(|| derived_service_name(ns, name));
+        for c in usable {
+            if held.contains(c.id.as_str()) {
+                continue;
+            }
+            let Some(served) = import.served_ports.get(&c.id) else {
+                continue;
+            };
+            let sources: Vec<Arc<EndpointSlice>> = c
+                .slices
+                .state()
+                .into_iter()
+                .filter(|s| {
+                    s.metadata.namespace.as_deref() == Some(ns.as_str())
+                        && s.labels().get(LABEL_K8S_SERVICE_NAME) == Some(name)
+                })
+                .collect();
+            let refs: Vec<&EndpointSlice> = sources.iter().map(AsRef::as_ref).collect();
+            let target = SliceTarget {
+                namespace: ns,
+                service: name,
+                source_cluster: &c.id,
+                derived_service: derived.as_deref(),
+                owner: Some(owner_reference(&current)),
+            };
+            for mut slice in cluster_slices(&refs, served, &target) {
+                slice
+                    .metadata
+                    .labels
+                    .get_or_insert_default()
+                    .insert(LABEL_SYNCED.to_owned(), "true".to_owned());
+                wanted_slices.insert((ns.clone(), slice.name_any()), slice);
+            }
+        }
+        errors
+    }
+
+    async fn apply_import(&self, ns: &str, name: &str, import: &ImportView) -> kube::Result<()> {
+        let mut labels: BTreeMap<String, String> = import.labels.clone();
+        labels.insert(LABEL_SYNCED.to_owned(), "true".to_owned());
+        let mut spec = json!({
+            "type": if import.headless { "Headless" } else { "ClusterSetIP" },
+            "ports": import.ports.iter().map(|p| {
+                let mut v = json!({"protocol": p.protocol, "port": p.port});
+                if !p.name.is_empty() { v["name"] = json!(p.name); }
+                if let Some(a) = &p.app_protocol { v["appProtocol"] = json!(a); }
+                v
+            }).collect::<Vec<_>>(),
+            "sessionAffinity": import.session_affinity,
+            "ipFamilies": import.ip_families,
+        });
+        if let Some(t) = import.affinity_timeout {
+            spec["sessionAffinityConfig"] = json!({"clientIP": {"timeoutSeconds": t}});
+        }
+        if let Some(itp) = &import.internal_traffic_policy {
+            spec["internalTrafficPolicy"] = json!(itp);
+        }
+        if let Some(td) = &import.traffic_distribution {
+            spec["trafficDistribution"] = json!(td);
+        }
+        let patch = json!({
+            "apiVersion": "multicluster.x-k8s.io/v1beta1",
+            "kind": "ServiceImport",
+            "metadata": {"name": name, "labels": labels, "annotations": import.annotations},
+            "spec": spec,
+        });
+        let api: Api<ServiceImport> = Api::namespaced(self.client.clone(), ns);
+        let result = api
+            .patch(
+                name,
+                &PatchParams::apply(FIELD_MANAGER_SYNC).force(),
+                &Patch::Apply(&patch),
+            )
+            .await;
+        self.metrics.wrote("sync_serviceimport");
+        log_result(&result, ns, name, "service import applied");
+        result.map(|_| ())
+    }
+
+    async fn apply_import_clusters(
+        &self,
+        ns: &str,
+        name: &str,
+        clusters: &[String],
+    ) -> kube::Result<()> {
+        let patch = json!({
+            "apiVersion": "multicluster.x-k8s.io/v1beta1",
+            "kind": "ServiceImport",
+            "status": {"clusters": clusters.iter().map(|c| json!({"cluster": c})).collect::<Vec<_>>()},
+        });
+        let api: Api<ServiceImport> = Api::namespaced(self.client.clone(), ns);
+        let result = api
+            .patch_status(
+                name,
+                &PatchParams::apply(FIELD_MANAGER_SYNC).force(),
+                &Patch::Apply(&patch),
+            )
+            .await;
+        self.metrics.wrote("sync_serviceimport_status");
+        log_result(&result, ns, name, "service import clusters set");
+        result.map(|_| ())
+    }
+
+    async fn write_export_status(
+        &self,
+        export: &ServiceExport,
+        validity: Validity,
+        resolution: &Resolution,
+    ) -> kube::Result<()> {
+        let name = export.name_any();
+        let valid = match validity {
+            Validity::Valid => DesiredCondition::new(
+                condition::VALID,
+                "True",
+                condition::valid::VALID,
+                "the Service exists and can be exported",
+            ),
+            Validity::NoService => DesiredCondition::new(
+                condition::VALID,
+                "False",
+                condition::valid::NO_SERVICE,
+                format!(
+                    "no Service named {name} in this namespace; create it or delete this export"
+                ),
+            ),
+            Validity::InvalidServiceType => DesiredCondition::new(
+                condition::VALID,
+                "False",
+                condition::valid::INVALID_SERVICE_TYPE,
+                "ExternalName Services cannot be exported",
+            ),
+        };
+        let ready = match validity {
+            Validity::Valid => DesiredCondition::new(
+                condition::READY,
+                "True",
+                condition::ready::EXPORTED,
+                "exported to the clusterset",
+            ),
+            Validity::NoService => DesiredCondition::new(
+                condition::READY,
+                "False",
+                condition::ready::PENDING,
+                "waiting for the Service",
+            ),
+            Validity::InvalidServiceType => DesiredCondition::new(
+                condition::READY,
+                "False",
+                condition::ready::FAILED,
+                "not exported: the Service type cannot be exported",
+            ),
+        };
+        let conflict = if validity == Validity::Valid {
+            DesiredCondition {
+                type_: condition::CONFLICT,
+                status: resolution.conflicts.status(),
+                reason: resolution.conflicts.reason(),
+                message: resolution.conflicts.message.clone(),
+            }
+        } else {
+            DesiredCondition::new(
+                condition::CONFLICT,
+                "False",
+                condition::conflict::NO_CONFLICTS,
+                "",
+            )
+        };
+        let desired = [valid, ready, conflict];
+        let current: Vec<Condition> = export
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.clone())
+            .unwrap_or_default();
+        let generation = export.metadata.generation;
+        if conditions::up_to_date(&current, &desired, generation) {
+            return Ok(());
+        }
+        let now = Time(k8s_openapi::jiff::Timestamp::now());
+        let merged: Vec<Condition> = conditions::merge(&current, &desired, generation, &now)
+            .into_iter()
+            .filter(|c| desired.iter().any(|d| d.type_ == c.type_))
+            .collect();
+        let patch = json!({
+            "apiVersion": "multicluster.x-k8s.io/v1beta1",
+            "kind": "ServiceExport",
+            "status": {"conditions": merged},
+        });
+        let ns = export.namespace().unwrap_or_default();
+        let api: Api<ServiceExport> = Api::namespaced(self.client.clone(), &ns);
+        let result = api
+            .patch_status(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER_SYNC).force(),
+                &Patch::Apply(&patch),
+            )
+            .await;
+        self.metrics.wrote("sync_serviceexport_status");
+        log_result(&result, &ns, &name, "service export conditions set");
+        result.map(|_| ())
+    }
+
+    async fn converge_slices(
+        &self,
+        wanted: &BTreeMap<(String, String), EndpointSlice>,
+        held: &BTreeSet<&str>,
+    ) -> usize {
+        let mut errors = 0;
+        let existing = self.local.slices.state();
+        for slice in &existing {
+            let key = (slice.namespace().unwrap_or_default(), slice.name_any());
+            if wanted.contains_key(&key) {
+                continue;
+            }
+            let source = slice
+                .labels()
+                .get(LABEL_SOURCE_CLUSTER)
+                .map(String::as_str)
+                .unwrap_or_default();
+            if held.contains(source) {
+                continue;
+            }
+            let api: Api<EndpointSlice> = Api::namespaced(self.client.clone(), &key.0);
+            let result = api.delete(&key.1, &DeleteParams::default()).await;
+            self.metrics.wrote("sync_endpointslice");
+            match result {
+                Ok(_) => {
+                    tracing::info!(namespace = %key.0, slice = %key.1, "stale MCS slice removed");
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(err) => {
+                    errors += 1;
+                    tracing::warn!(namespace = %key.0, slice = %key.1, error = %err, "failed to remove a stale MCS slice");
+                }
+            }
+        }
+        for ((ns, name), slice) in wanted {
+            let current = existing
+                .iter()
+                .find(|s| s.namespace().as_deref() == Some(ns.as_str()) && &s.name_any() == name);
+            if current.is_some_and(|c| slice_matches(c, slice)) {
+                continue;
+            }
+            let api: Api<EndpointSlice> = Api::namespaced(self.client.clone(), ns);
+            let result = api
+                .patch(
+                    name,
+                    &PatchParams::apply(FIELD_MANAGER_SYNC).force(),
+                    &Patch::Apply(slice),
+                )
+                .await;
+            self.metrics.wrote("sync_endpointslice");
+            if result.is_err() {
+                errors += 1;
+            }
+            log_result(&result, ns, name, "MCS slice applied");
+        }
+        errors
+    }
+
+    async fn delete_stale_imports(&self, wanted: &BTreeSet<(String, String)>) -> usize {
+        let mut errors = 0;
+        for import in self.local.imports.state() {
+            if import.labels().get(LABEL_SYNCED).map(String::as_str) != Some("true") {
+                continue;
+            }
+            let key = (import.namespace().unwrap_or_default(), import.name_any());
+            if wanted.contains(&key) || import.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let api: Api<ServiceImport> = Api::namespaced(self.client.clone(), &key.0);
+            let result = api.delete(&key.1, &DeleteParams::default()).await;
+            self.metrics.wrote("sync_serviceimport");
+            match result {
+                Ok(_) => {
+                    tracing::info!(namespace = %key.0, name = %key.1, "service import removed: no cluster exports it any more");
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(err) => {
+                    errors += 1;
+                    tracing::warn!(namespace = %key.0, name = %key.1, error = %err, "failed to remove a service import");
+                }
+            }
+        }
+        errors
+    }
+}
+
+fn log_result<T>(result: &kube::Result<T>, ns: &str, name: &str, what: &str) {
+    match result {
+        Ok(_) => tracing::debug!(namespace = %ns, name = %name, "{what}"),
+        Err(err) => {
+            tracing::warn!(namespace = %ns, name = %name, error = err as &dyn std::error::Error, "sync write failed; retrying");
+        }
+    }
+}
+
+/// Whether the live import already has the fields the sync owns.
+fn import_matches(current: &ServiceImport, want: &ImportView) -> bool {
+    let spec = &current.spec;
+    let ports: Vec<(String, String, i32, Option<String>)> = spec
+        .ports
+        .iter()
+        .map(|p| {
+            (
+                p.name.clone().unwrap_or_default(),
+                p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                p.port,
+                p.app_protocol.clone(),
+            )
+        })
+        .collect();
+    let want_ports: Vec<(String, String, i32, Option<String>)> = want
+        .ports
+        .iter()
+        .map(|p| {
+            (
+                p.name.clone(),
+                p.protocol.clone(),
+                p.port,
+                p.app_protocol.clone(),
+            )
+        })
+        .collect();
+    let headless = spec.type_ == causeway_api::ServiceImportType::Headless;
+    let timeout = spec
+        .session_affinity_config
+        .as_ref()
+        .and_then(|c| c.client_ip.as_ref())
+        .and_then(|c| c.timeout_seconds);
+    let mut labels = current.labels().clone();
+    let synced = labels.remove(LABEL_SYNCED).is_some();
+    let mut annotations = current.annotations().clone();
+    annotations.remove(ANNOTATION_DERIVED_SERVICE);
+    annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    synced
+        && headless == want.headless
+        && ports == want_ports
+        && spec.session_affinity.as_deref().unwrap_or("None") == want.session_affinity
+        && timeout == want.affinity_timeout
+        && spec.internal_traffic_policy == want.internal_traffic_policy
+        && spec.traffic_distribution == want.traffic_distribution
+        && spec.ip_families.clone().unwrap_or_default() == want.ip_families
+        && labels == want.labels
+        && annotations == want.annotations
+}
+
+/// Whether a live MCS slice equals the desired one in everything the sync writes.
+fn slice_matches(current: &EndpointSlice, want: &EndpointSlice) -> bool {
+    let pick = |s: &EndpointSlice| -> Value {
+        json!({
+            "labels": s.metadata.labels,
+            "owners": s.metadata.owner_references.as_ref().map(|o| o.iter().map(|r| r.uid.clone()).collect::<Vec<_>>()),
+            "addressType": s.address_type,
+            "endpoints": s.endpoints,
+            "ports": s.ports,
+        })
+    };
+    pick(current) == pick(want)
+}
+
+/// Reads the local cluster's member list for `causeway status`-like reporting.
+pub fn describe(clusters: &[ClusterWatch]) -> Vec<(String, bool, Option<String>)> {
+    clusters
+        .iter()
+        .map(|c| {
+            (
+                c.id.clone(),
+                c.health.synced() && c.health.failing_for().is_none(),
+                c.health.last_error(),
+            )
+        })
+        .collect()
+}
