@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use causeway_api::names::{
@@ -49,6 +50,29 @@ struct Local {
     imports: Store<ServiceImport>,
     slices: Store<EndpointSlice>,
     namespaces: Store<PartialObjectMeta<Namespace>>,
+    synced: Arc<[AtomicBool; 3]>,
+}
+
+impl Local {
+    fn synced(&self) -> bool {
+        self.synced.iter().all(|s| s.load(Ordering::Relaxed))
+    }
+}
+
+/// Pokes `notify` on every event and records the first complete list in `synced[slot]`.
+fn on_event<K>(
+    notify: &Arc<Notify>,
+    synced: &Arc<[AtomicBool; 3]>,
+    slot: usize,
+) -> impl FnMut(Result<watcher::Event<K>, watcher::Error>) -> futures::future::Ready<()> + use<K> {
+    let (notify, synced) = (notify.clone(), synced.clone());
+    move |ev| {
+        if matches!(ev, Ok(watcher::Event::InitDone)) {
+            synced[slot].store(true, Ordering::Relaxed);
+        }
+        notify.notify_one();
+        futures::future::ready(())
+    }
 }
 
 /// What a member may contribute right now.
@@ -111,13 +135,20 @@ pub async fn run(
         let (Some(id), Some(local_watch)) = (&local_id, &local_watch) else {
             continue;
         };
-        if !leads || !local_watch.health.synced() {
+        if !leads || !local_watch.health.synced() || !local.synced() {
             continue;
         }
         let mut clusters: Vec<(&ClusterWatch, Standing)> = vec![(local_watch, Standing::Live)];
         for p in &peers {
             clusters.push((p, standing(p, started, settings.peer_grace)));
             metrics.peer_up(&p.id, p.health.synced() && p.health.failing_for().is_none());
+        }
+        // Until every member has listed once (or failed), a partial view would shrink imports
+        // and slices only to grow them back: wait.
+        if clusters.iter().any(|(c, st)| {
+            *st == Standing::Held && !c.health.synced() && c.health.failing_for().is_none()
+        }) {
+            continue;
         }
         let pass = Pass {
             client: &client,
@@ -155,7 +186,7 @@ fn start_local(client: &kube::Client, namespace: Option<&str>, notify: &Arc<Noti
     let (imports, w1) = reflector::store();
     let (slices, w2) = reflector::store();
     let (namespaces, w3) = reflector::store();
-    let n = notify.clone();
+    let synced: Arc<[AtomicBool; 3]> = Arc::default();
     let s1 = reflector::reflector(
         w1,
         watcher::watcher(
@@ -165,11 +196,7 @@ fn start_local(client: &kube::Client, namespace: Option<&str>, notify: &Arc<Noti
     )
     .modify(|o| o.metadata.managed_fields = None)
     .default_backoff()
-    .for_each(move |_| {
-        n.notify_one();
-        futures::future::ready(())
-    });
-    let n = notify.clone();
+    .for_each(on_event(notify, &synced, 0));
     let s2 = reflector::reflector(
         w2,
         watcher::watcher(
@@ -179,11 +206,7 @@ fn start_local(client: &kube::Client, namespace: Option<&str>, notify: &Arc<Noti
     )
     .modify(|o| o.metadata.managed_fields = None)
     .default_backoff()
-    .for_each(move |_| {
-        n.notify_one();
-        futures::future::ready(())
-    });
-    let n = notify.clone();
+    .for_each(on_event(notify, &synced, 1));
     let s3 = reflector::reflector(
         w3,
         watcher::watcher(
@@ -192,10 +215,7 @@ fn start_local(client: &kube::Client, namespace: Option<&str>, notify: &Arc<Noti
         ),
     )
     .default_backoff()
-    .for_each(move |_| {
-        n.notify_one();
-        futures::future::ready(())
-    });
+    .for_each(on_event(notify, &synced, 2));
     tokio::spawn(s1);
     tokio::spawn(s2);
     tokio::spawn(s3);
@@ -203,6 +223,7 @@ fn start_local(client: &kube::Client, namespace: Option<&str>, notify: &Arc<Noti
         imports,
         slices,
         namespaces,
+        synced,
     }
 }
 
