@@ -23,6 +23,7 @@ use k8s_openapi::api::core::v1::{Node, Pod, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const RBAC: &str = include_str!("../../../deploy/controller/rbac.yaml");
 
@@ -84,7 +85,6 @@ async fn metrics(port: u16) -> Option<String> {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .ok()?;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     stream
         .write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
         .await
@@ -98,7 +98,6 @@ async fn readyz(port: u16) -> bool {
     let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
         return false;
     };
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     if stream
         .write_all(b"GET /readyz HTTP/1.0\r\n\r\n")
         .await
