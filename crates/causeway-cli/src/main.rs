@@ -6,6 +6,7 @@ mod import_slices;
 mod join;
 mod netpeer;
 mod serve;
+mod status;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -43,6 +44,9 @@ enum Command {
     /// Copy a Service's EndpointSlices from a source cluster into a target cluster as MCS
     /// EndpointSlices (the seed's manual step 4, idempotent; stale copies are removed).
     ImportSlices(import_slices::ImportSlicesCommand),
+    /// Show this cluster's view of the clusterset: members and their reachability, and per
+    /// service the exporting clusters, conflicts and endpoints per cluster.
+    Status(status::StatusCommand),
     /// Answer every HTTP request with `hello from cluster <N> (Node: … Pod: … Address: …)`: the
     /// demo workload.
     Serve(serve::ServeCommand),
@@ -91,6 +95,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::ImportSlices(cmd) => cmd.run().await,
         Command::Join(cmd) => cmd.run().await,
+        Command::Status(cmd) => cmd.run().await,
         Command::Serve(cmd) => cmd.run().await,
     }
 }

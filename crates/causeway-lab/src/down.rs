@@ -1,5 +1,5 @@
-//! `causeway-lab down`: stops every process the lab recorded, deletes its network namespaces and
-//! `cwl-*` devices, and removes the lab directory, leaving the host as it was.
+//! `causeway-lab down`: stops every process the lab recorded (pod processes, then kube-proxies,
+//! then the control plane), deletes its network namespaces (nodes, pods) and `cwl-*` devices, and removes the lab directory, leaving the host as it was.
 
 use std::time::Duration;
 
@@ -17,6 +17,12 @@ pub struct Removed {
     pub directory: bool,
 }
 
+/// True for components that run inside node namespaces (kube-proxy), which `up` restarts on its
+/// own instead of treating the lab as broken.
+pub fn is_node_component(name: &str) -> bool {
+    name.ends_with("-kube-proxy")
+}
+
 /// Tears the lab down (takes the lab lock).
 pub fn down(paths: &LabPaths) -> Result<Removed> {
     let _lock = LabLock::acquire(paths)?;
@@ -25,7 +31,14 @@ pub fn down(paths: &LabPaths) -> Result<Removed> {
 
 /// Tears the lab down; the caller holds the lab lock.
 pub fn down_locked(paths: &LabPaths) -> Removed {
-    let processes = process::stop_all(&paths.pid_dir(), Duration::from_secs(5));
+    // Pod processes and kube-proxies first, so they do not log errors about a vanished apiserver.
+    let mut processes = process::stop_all(&paths.pod_pid_dir(), Duration::from_secs(2));
+    processes.extend(process::stop_where(
+        &paths.pid_dir(),
+        Duration::from_secs(5),
+        is_node_component,
+    ));
+    processes.extend(process::stop_all(&paths.pid_dir(), Duration::from_secs(5)));
     let devices = netdev::remove_all();
     let directory = paths.root().exists();
     if directory {

@@ -76,6 +76,42 @@ pub enum Error {
         /// The maximum.
         max: u8,
     },
+    /// Too many or too few nodes in a cluster.
+    #[error("a cluster has between 1 and {max} nodes, got node index {got}")]
+    NodeCount {
+        /// Asked for.
+        got: u8,
+        /// The maximum.
+        max: u8,
+    },
+    /// kube-proxy in a node namespace did not report healthy in time.
+    #[error(
+        "kube-proxy of node {node} did not become healthy within {seconds} s; its log is {log}:\n{tail}"
+    )]
+    ProxyNotReady {
+        /// Node name.
+        node: String,
+        /// How long the lab waited.
+        seconds: u64,
+        /// Its log file.
+        log: PathBuf,
+        /// The last lines of the log.
+        tail: String,
+    },
+    /// A pod's node does not exist in the running lab.
+    #[error("node {node} is not part of the running lab; run `causeway-lab up`")]
+    NoSuchNode {
+        /// Node name.
+        node: String,
+    },
+    /// A pod's node has no free address left.
+    #[error("node {node} has no free pod address left in {cidr}; delete pods you no longer need")]
+    PodCidrFull {
+        /// Node name.
+        node: String,
+        /// Its pod CIDR.
+        cidr: String,
+    },
     /// The lab is not running.
     #[error("the lab is not up; run `causeway-lab up` first")]
     NotUp,

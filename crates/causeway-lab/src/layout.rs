@@ -16,6 +16,19 @@ pub const MAX_CLUSTERS: u8 = 8;
 pub const APISERVER_PORT: u16 = 6443;
 /// Default etcd client port on 127.0.0.1 (peer port is this + 1).
 pub const DEFAULT_ETCD_PORT: u16 = 32379;
+/// Data-plane nodes per cluster, by cluster index (1-based): the seed's old cluster gets one node,
+/// the new one two, any further cluster one.
+pub const NODES_PER_CLUSTER: [u8; MAX_CLUSTERS as usize] = [1, 2, 1, 1, 1, 1, 1, 1];
+/// Most nodes one cluster may have (node IPs 198.51.100.<10*i+j> need j <= 9).
+pub const MAX_NODES_PER_CLUSTER: u8 = 9;
+/// Flannel's VXLAN device, VNI and UDP port (as flannel's defaults).
+pub const VXLAN_DEVICE: &str = "flannel.1";
+/// Flannel's default VNI.
+pub const VXLAN_VNI: u32 = 1;
+/// Flannel's VXLAN UDP port (Linux's historic default, not IANA's 4789).
+pub const VXLAN_PORT: u16 = 8472;
+/// MTU of flannel.1 and of pod interfaces (1500 minus the VXLAN overhead).
+pub const POD_MTU: u16 = 1450;
 
 /// What one cluster of the lab looks like.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +70,89 @@ impl ClusterPlan {
     /// The etcd key prefix that keeps this cluster's data apart.
     pub fn etcd_prefix(&self) -> String {
         format!("/c{}", self.index)
+    }
+
+    /// Second octet of the pod CIDR (42 for cluster 1).
+    pub fn pod_octet(&self) -> u8 {
+        40 + 2 * self.index
+    }
+
+    /// The cluster's data-plane nodes, 1..=`count` (see [`NODES_PER_CLUSTER`]).
+    pub fn nodes(&self, count: u8) -> Result<Vec<NodePlan>> {
+        (1..=count).map(|j| NodePlan::new(self, j)).collect()
+    }
+
+    /// The default number of nodes of this cluster.
+    pub fn default_node_count(&self) -> u8 {
+        NODES_PER_CLUSTER[usize::from(self.index - 1)]
+    }
+}
+
+/// One data-plane node: a network namespace on the lab bridge with flannel-style VXLAN, a `cni0`
+/// bridge for pods, and a real kube-proxy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodePlan {
+    /// Cluster index (1-based).
+    pub cluster: u8,
+    /// Node index within the cluster (1-based).
+    pub index: u8,
+    /// Kubernetes Node name, `c<i>-n<j>`.
+    pub name: String,
+    /// Network namespace, `cwl-c<i>-n<j>`.
+    pub netns: String,
+    /// Host end of the node's veth (on the lab bridge), `cwl-c<i>n<j>`.
+    pub host_veth: String,
+    /// `eth0` address (underlay / flannel public IP), 198.51.100.<10*i+j>/24.
+    pub ip: Ipv4Addr,
+    /// Pod CIDR network address, 10.<40+2i>.<j>.0 (also flannel.1's address, as /32).
+    pub pod_net: Ipv4Addr,
+    /// Pod CIDR prefix length (24).
+    pub pod_prefix: u8,
+    /// `cni0`'s address, the pods' default gateway: 10.<40+2i>.<j>.1.
+    pub gateway: Ipv4Addr,
+    /// MAC of flannel.1 (the `VtepMAC`), fixed per node: 0e:c0:00:00:<i>:<j>.
+    pub vtep_mac: String,
+}
+
+impl NodePlan {
+    /// Node `index` of `cluster`.
+    pub fn new(cluster: &ClusterPlan, index: u8) -> Result<Self> {
+        if index == 0 || index > MAX_NODES_PER_CLUSTER {
+            return Err(Error::NodeCount {
+                got: index,
+                max: MAX_NODES_PER_CLUSTER,
+            });
+        }
+        let i = cluster.index;
+        let octet = cluster.pod_octet();
+        Ok(Self {
+            cluster: i,
+            index,
+            name: format!("c{i}-n{index}"),
+            netns: format!("{DEVICE_PREFIX}c{i}-n{index}"),
+            host_veth: format!("{DEVICE_PREFIX}c{i}n{index}"),
+            ip: Ipv4Addr::new(198, 51, 100, 10 * i + index),
+            pod_net: Ipv4Addr::new(10, octet, index, 0),
+            pod_prefix: 24,
+            gateway: Ipv4Addr::new(10, octet, index, 1),
+            vtep_mac: format!("0e:c0:00:00:{i:02x}:{index:02x}"),
+        })
+    }
+
+    /// The node's pod CIDR, e.g. `10.42.1.0/24`.
+    pub fn pod_cidr(&self) -> String {
+        format!("{}/{}", self.pod_net, self.pod_prefix)
+    }
+
+    /// Pod address `host` in the node's pod CIDR (2..=254; .0 is flannel.1, .1 is cni0).
+    pub fn pod_ip(&self, host: u8) -> Ipv4Addr {
+        let [a, b, c, _] = self.pod_net.octets();
+        Ipv4Addr::new(a, b, c, host)
+    }
+
+    /// kube-proxy's component name (PID file, log).
+    pub fn proxy_component(&self) -> String {
+        format!("{}-kube-proxy", self.name)
     }
 }
 
@@ -128,6 +224,24 @@ impl LabPaths {
     pub fn log(&self, index: u8, component: &str) -> PathBuf {
         self.cluster_dir(index).join(format!("{component}.log"))
     }
+
+    /// Where PID files of processes in pod namespaces live (apart from the lab's components, so
+    /// a pod process that exits never makes the lab look broken).
+    pub fn pod_pid_dir(&self) -> PathBuf {
+        self.root.join("pod-pids")
+    }
+
+    /// Where pod records (address allocations) live.
+    pub fn pod_dir(&self) -> PathBuf {
+        self.root.join("pods")
+    }
+
+    /// Log file of a process in a pod.
+    pub fn pod_log(&self, pod: &str, process: &str) -> PathBuf {
+        self.root
+            .join("pod-logs")
+            .join(format!("{pod}-{process}.log"))
+    }
 }
 
 #[cfg(test)]
@@ -152,6 +266,73 @@ mod tests {
             ("10.46.0.0/16", "10.47.0.0/16")
         );
         assert_eq!(c2.server_url(), "https://198.51.100.2:6443");
+    }
+
+    #[test]
+    fn nodes_follow_the_plan() {
+        let c1 = ClusterPlan::new(1).unwrap();
+        let c2 = ClusterPlan::new(2).unwrap();
+        assert_eq!((c1.default_node_count(), c2.default_node_count()), (1, 2));
+        let n = c1.nodes(c1.default_node_count()).unwrap();
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].name, "c1-n1");
+        assert_eq!(n[0].netns, "cwl-c1-n1");
+        assert_eq!(n[0].host_veth, "cwl-c1n1");
+        assert_eq!(n[0].ip, Ipv4Addr::new(198, 51, 100, 11));
+        assert_eq!(n[0].pod_cidr(), "10.42.1.0/24");
+        assert_eq!(n[0].gateway, Ipv4Addr::new(10, 42, 1, 1));
+        assert_eq!(n[0].vtep_mac, "0e:c0:00:00:01:01");
+        assert_eq!(n[0].pod_ip(7), Ipv4Addr::new(10, 42, 1, 7));
+        let n = c2.nodes(c2.default_node_count()).unwrap();
+        let summary: Vec<(String, Ipv4Addr, String)> = n
+            .iter()
+            .map(|n| (n.name.clone(), n.ip, n.pod_cidr()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (
+                    "c2-n1".into(),
+                    Ipv4Addr::new(198, 51, 100, 21),
+                    "10.44.1.0/24".into()
+                ),
+                (
+                    "c2-n2".into(),
+                    Ipv4Addr::new(198, 51, 100, 22),
+                    "10.44.2.0/24".into()
+                ),
+            ]
+        );
+        assert_eq!(n[1].proxy_component(), "c2-n2-kube-proxy");
+    }
+
+    #[test]
+    fn node_names_fit_interface_limits_for_every_cluster() {
+        for i in 1..=MAX_CLUSTERS {
+            let c = ClusterPlan::new(i).unwrap();
+            for n in c.nodes(MAX_NODES_PER_CLUSTER).unwrap() {
+                assert!(n.host_veth.len() <= 15, "{}", n.host_veth);
+                assert!(n.host_veth.starts_with(DEVICE_PREFIX));
+                assert!(n.netns.starts_with(DEVICE_PREFIX));
+                assert!(
+                    n.ip.octets()[3] > MAX_CLUSTERS,
+                    "node IPs never hit an apiserver IP"
+                );
+                assert!(
+                    c.pod_cidr
+                        .starts_with(&format!("10.{}.", n.pod_net.octets()[1]))
+                );
+            }
+        }
+        let c1 = ClusterPlan::new(1).unwrap();
+        assert!(matches!(
+            NodePlan::new(&c1, 0),
+            Err(Error::NodeCount { .. })
+        ));
+        assert!(matches!(
+            NodePlan::new(&c1, 10),
+            Err(Error::NodeCount { .. })
+        ));
     }
 
     #[test]

@@ -22,7 +22,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start the lab (idempotent): cluster 1 = pods 10.42/16, services 10.43/16; cluster 2 =
-    /// 10.44/16, 10.45/16; cluster N = 10.(40+2N)/16, 10.(41+2N)/16.
+    /// 10.44/16, 10.45/16; cluster N = 10.(40+2N)/16, 10.(41+2N)/16. Each cluster gets data-plane
+    /// nodes (cluster 1 one, cluster 2 two) as network namespaces running kube-proxy.
     Up {
         /// Number of clusters.
         #[arg(long, default_value_t = 2, env = "CAUSEWAY_LAB_CLUSTERS")]
@@ -79,6 +80,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "  kubectl: {}",
                 info.state.bin_dir.join("kubectl").display()
             )?;
+            for node in info.state.node_plans()? {
+                writeln!(
+                    out,
+                    "  node {:<6} {:<15} pods {:<14} netns {}",
+                    node.name,
+                    node.ip,
+                    node.pod_cidr(),
+                    node.netns
+                )?;
+            }
         }
         Command::Down => {
             let removed = causeway_lab::down::down(&paths)?;

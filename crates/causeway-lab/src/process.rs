@@ -46,6 +46,9 @@ pub fn spawn_in(
     pid_dir: &Path,
 ) -> Result<Started> {
     std::fs::create_dir_all(pid_dir).map_err(Error::io("failed to create", pid_dir))?;
+    // `/proc/<pid>/exe` is the resolved path: record the same, so liveness checks match.
+    let resolved = std::fs::canonicalize(bin).unwrap_or_else(|_| bin.to_owned());
+    let bin = resolved.as_path();
     let mut command_line: Vec<String> = Vec::new();
     if let Some(ns) = netns {
         command_line.extend(["ip", "netns", "exec", ns].map(String::from));
@@ -140,9 +143,14 @@ pub fn list(pid_dir: &Path) -> Vec<PidFile> {
 /// Stops every recorded process that is still ours: SIGTERM, then SIGKILL after `grace`.
 /// Returns the names of the processes that were running.
 pub fn stop_all(pid_dir: &Path, grace: Duration) -> Vec<String> {
+    stop_where(pid_dir, grace, |_| true)
+}
+
+/// Like [`stop_all`], only for recorded processes whose name satisfies `select`.
+pub fn stop_where(pid_dir: &Path, grace: Duration, select: impl Fn(&str) -> bool) -> Vec<String> {
     let running: Vec<PidFile> = list(pid_dir)
         .into_iter()
-        .filter(|p| alive(p.pid, &p.exe))
+        .filter(|p| select(&p.name) && alive(p.pid, &p.exe))
         .collect();
     for p in &running {
         let _ = kill(Pid::from_raw(pid_i32(p.pid)), Signal::SIGTERM);

@@ -17,6 +17,10 @@ pub struct LabState {
     pub etcd_port: u16,
     /// True once every component was ready.
     pub complete: bool,
+    /// Data-plane nodes per cluster (index 0 = cluster 1); empty for a lab started before nodes
+    /// existed, which `up` then completes.
+    #[serde(default)]
+    pub nodes: Vec<u8>,
 }
 
 impl LabState {
@@ -42,6 +46,25 @@ impl LabState {
         })?;
         std::fs::write(&tmp, bytes).map_err(Error::io("failed to write", &tmp))?;
         std::fs::rename(&tmp, &file).map_err(Error::io("failed to write", &file))
+    }
+
+    /// The data-plane nodes of every cluster, as recorded.
+    pub fn node_plans(&self) -> Result<Vec<crate::layout::NodePlan>> {
+        let mut out = Vec::new();
+        for (i, count) in (1..=self.clusters).zip(self.nodes.iter().copied()) {
+            out.extend(crate::ClusterPlan::new(i)?.nodes(count)?);
+        }
+        Ok(out)
+    }
+
+    /// Node `name` (`c<i>-n<j>`) of the running lab.
+    pub fn node(&self, name: &str) -> Result<crate::layout::NodePlan> {
+        self.node_plans()?
+            .into_iter()
+            .find(|n| n.name == name)
+            .ok_or_else(|| Error::NoSuchNode {
+                node: name.to_owned(),
+            })
     }
 
     /// Fails with [`Error::NoSuchCluster`] unless `index` is one of the lab's clusters.

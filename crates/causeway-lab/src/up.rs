@@ -1,8 +1,10 @@
 //! `causeway-lab up`: starts (or finds running) etcd and, per cluster, kube-apiserver and
-//! kube-controller-manager; waits for readiness; installs causeway's CRDs.
+//! kube-controller-manager; waits for readiness; installs causeway's CRDs; then builds the
+//! clusters' data-plane nodes and runs kube-proxy in each ([`crate::nodes`]).
 //!
-//! Idempotent: a complete running lab of the same size is reused. A half-started lab (a killed
-//! run) is torn down first. Any failure tears down what this run started and names the component
+//! Idempotent: a complete running lab of the same size is reused, and its nodes are completed
+//! (missing namespaces built, dead kube-proxies restarted). A half-started lab (a killed run) is
+//! torn down first. Any failure tears down what this run started and names the component
 //! and its log.
 
 use std::fmt::Write;
@@ -16,7 +18,7 @@ use crate::lock::LabLock;
 use crate::process;
 use crate::ready;
 use crate::state::LabState;
-use crate::{ClusterPlan, Error, LabPaths, Result, down, kubebin, netdev};
+use crate::{ClusterPlan, Error, LabPaths, Result, down, kubebin, netdev, nodes};
 
 /// Lab users: (kubeconfig name, user name, groups). Each causeway component has its own user, with
 /// no rights beyond the RBAC its manifests grant.
@@ -82,6 +84,8 @@ pub async fn up(paths: &LabPaths, opts: &UpOptions) -> Result<LabInfo> {
                     });
                 }
             }
+            let mut state = state;
+            ensure_nodes(paths, &mut state).await?;
             return Ok(LabInfo {
                 state,
                 started: false,
@@ -110,9 +114,40 @@ pub async fn up(paths: &LabPaths, opts: &UpOptions) -> Result<LabInfo> {
     }
 }
 
+/// True when every control-plane component runs (node components are restarted by
+/// [`ensure_nodes`] instead).
 fn all_running(paths: &LabPaths) -> bool {
-    let pids = process::list(&paths.pid_dir());
+    let pids: Vec<_> = process::list(&paths.pid_dir())
+        .into_iter()
+        .filter(|p| !down::is_node_component(&p.name))
+        .collect();
     !pids.is_empty() && pids.iter().all(|p| process::alive(p.pid, &p.exe))
+}
+
+/// Builds (or completes) every cluster's data-plane nodes and records them in the state.
+async fn ensure_nodes(paths: &LabPaths, state: &mut LabState) -> Result<()> {
+    let t0 = Instant::now();
+    let mut clusters = Vec::new();
+    for i in 1..=state.clusters {
+        let plan = ClusterPlan::new(i)?;
+        let nodes = plan.nodes(plan.default_node_count())?;
+        clusters.push((plan, nodes));
+    }
+    nodes::ensure_all(paths, &state.bin_dir, &clusters).await?;
+    let counts: Vec<u8> = clusters
+        .iter()
+        .map(|(_, n)| u8::try_from(n.len()).unwrap_or(u8::MAX))
+        .collect();
+    if state.nodes != counts {
+        state.nodes = counts;
+        state.save(paths)?;
+    }
+    eprintln!(
+        "lab: {} nodes with kube-proxy ready in {:.1} s",
+        clusters.iter().map(|(_, n)| n.len()).sum::<usize>(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 async fn start(paths: &LabPaths, opts: &UpOptions, t0: Instant) -> Result<LabInfo> {
@@ -134,6 +169,7 @@ async fn start(paths: &LabPaths, opts: &UpOptions, t0: Instant) -> Result<LabInf
         bin_dir: bin_dir.clone(),
         etcd_port,
         complete: false,
+        nodes: Vec::new(),
     };
     state.save(paths)?;
 
@@ -207,6 +243,7 @@ async fn start(paths: &LabPaths, opts: &UpOptions, t0: Instant) -> Result<LabInf
             t0.elapsed().as_secs_f64()
         );
     }
+    ensure_nodes(paths, &mut state).await?;
     state.complete = true;
     state.save(paths)?;
     Ok(LabInfo {

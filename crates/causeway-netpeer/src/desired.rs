@@ -167,6 +167,37 @@ pub fn desired_state(config: &LocalConfig, peers: Vec<PeerNode>) -> Result<Desir
     })
 }
 
+/// Checks that no two of the four CIDR sets overlap: local pods, peer pods, local Services, peer
+/// Services (an overlap makes some destination ambiguous on one side).
+pub fn check_cidrs(
+    local_pods: &[Ipv4Net],
+    peer_pods: &[Ipv4Net],
+    local_services: &[Ipv4Net],
+    peer_services: &[Ipv4Net],
+) -> Result<()> {
+    let sets: [(&'static str, &[Ipv4Net]); 4] = [
+        ("local cluster CIDR", local_pods),
+        ("peer cluster CIDR", peer_pods),
+        ("local service CIDR", local_services),
+        ("peer service CIDR", peer_services),
+    ];
+    for (i, (first, a)) in sets.iter().enumerate() {
+        for (second, b) in &sets[i + 1..] {
+            for x in *a {
+                if let Some(y) = b.iter().find(|y| overlaps(*x, **y)) {
+                    return Err(Error::CidrOverlap {
+                        first,
+                        first_cidr: *x,
+                        second,
+                        second_cidr: *y,
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `DirectRouting` applies when enabled and the peer's public IP is in a local underlay subnet.
 fn is_direct(config: &LocalConfig, peer: &PeerNode) -> bool {
     config.direct_routing

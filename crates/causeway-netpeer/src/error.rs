@@ -128,6 +128,20 @@ pub enum Error {
         /// Peer cluster CIDR.
         peer: Ipv4Net,
     },
+    /// Two of the configured CIDRs (pod or Service, local or peer) overlap.
+    #[error(
+        "{first} {first_cidr} overlaps {second} {second_cidr}; cross-cluster routing needs disjoint pod and Service CIDRs in both clusters"
+    )]
+    CidrOverlap {
+        /// What the first CIDR is, e.g. "local service CIDR".
+        first: &'static str,
+        /// The first CIDR.
+        first_cidr: Ipv4Net,
+        /// What the second CIDR is.
+        second: &'static str,
+        /// The second CIDR.
+        second_cidr: Ipv4Net,
+    },
     /// The peer's public IP is one of this node's own addresses (a peer cannot be ourselves).
     #[error(
         "node {node} has public IP {ip}, which belongs to the local node; check which cluster the peer Nodes come from"
@@ -172,6 +186,12 @@ pub enum Error {
     /// Opening a netlink socket failed.
     #[error("failed to open a netlink socket")]
     NetlinkSocket(#[source] std::io::Error),
+    /// The peer Node watch stream ended (it normally retries forever).
+    #[error("the peer cluster's Node watch ended")]
+    WatchEnded,
+    /// The reconciler task panicked or was cancelled.
+    #[error("the netpeer reconciler task stopped")]
+    ReconcilerStopped(#[source] Box<tokio::task::JoinError>),
     /// An nftables batch or listing failed.
     #[error("nftables request failed: {operation}")]
     Nftables {
@@ -198,6 +218,7 @@ impl Error {
             Self::PodCidrOverlap { .. } => "pod_cidr_overlap",
             Self::PodCidrOutsidePeerCluster { .. } => "pod_cidr_outside_peer_cluster",
             Self::ClusterCidrOverlap { .. } => "cluster_cidr_overlap",
+            Self::CidrOverlap { .. } => "cidr_overlap",
             Self::PeerIsLocal { .. } => "peer_is_local",
             Self::MissingConfigKey { .. } => "missing_config_key",
             Self::InvalidConfigValue { .. } => "invalid_config_value",
@@ -205,6 +226,8 @@ impl Error {
             Self::Netlink { .. } => "netlink",
             Self::NetlinkSocket(_) => "netlink_socket",
             Self::Nftables { .. } => "nftables",
+            Self::WatchEnded => "watch_ended",
+            Self::ReconcilerStopped(_) => "reconciler_stopped",
         }
     }
 }

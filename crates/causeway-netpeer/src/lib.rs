@@ -13,12 +13,17 @@
 //!    device, their FDB entries, the `ip causeway-netpeer` nft table).
 //! 5. [`Dataplane::apply`]: the plan → netlink messages and one nft batch.
 //!
-//! [`reconcile`] runs 3–5; [`watch`] re-runs it when `flannel.1` is recreated.
+//! [`reconcile`] runs 3–5; [`watch`] re-runs it when `flannel.1` is recreated. [`agent`] feeds
+//! step 1 from a watch on the peer cluster's Nodes through the [`index`]; [`check`] reports per
+//! peer node what is in place.
 
+pub mod agent;
+pub mod check;
 pub mod dataplane;
 pub mod desired;
 pub mod diff;
 pub mod error;
+pub mod index;
 pub mod mac;
 pub mod nat;
 pub mod oneshot;
@@ -32,6 +37,7 @@ pub use dataplane::{Dataplane, FakeDataplane, NetlinkDataplane};
 pub use desired::{Desired, LocalConfig, desired_state};
 pub use diff::diff;
 pub use error::{Error, Result};
+pub use ipnet;
 pub use mac::MacAddr;
 pub use peer::{ParsedPeers, PeerNode, parse_peers};
 pub use plan::Plan;

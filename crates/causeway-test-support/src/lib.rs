@@ -3,9 +3,12 @@
 //! [`lab`] returns admin clients for clusters 1..=N of the running lab, starting it when absent
 //! and reusing it when present (the lab's lock makes parallel test binaries safe).
 //! [`with_temp_ns`] runs a test body in a fresh namespace created in every cluster and deleted
-//! afterwards, also when the body panics, so tests can run in parallel.
+//! afterwards, also when the body panics, so tests can run in parallel. [`pods::TestPod`] is a lab
+//! pod namespace deleted on drop; [`net`] probes TCP between pods.
 
 pub mod daemon;
+pub mod net;
+pub mod pods;
 pub mod rbac;
 
 use std::future::Future;
@@ -108,6 +111,16 @@ where
         .catch_unwind()
         .await;
     for client in &lab.clients {
+        // No kubelet finishes a graceful pod deletion here: remove pods at once, or the
+        // namespace would stay Terminating forever.
+        let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), &ns);
+        let now = DeleteParams {
+            grace_period_seconds: Some(0),
+            ..DeleteParams::default()
+        };
+        let _ = pods
+            .delete_collection(&now, &kube::api::ListParams::default())
+            .await;
         let api: Api<Namespace> = Api::all(client.clone());
         let _ = api.delete(&ns, &DeleteParams::default()).await;
     }

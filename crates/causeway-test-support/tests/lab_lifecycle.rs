@@ -1,4 +1,5 @@
-//! The lab's own lifecycle: `down` leaves no process, namespace, device or file behind; bad
+//! The lab's own lifecycle: `down` leaves no process (kube-proxies in node namespaces included),
+//! namespace, device or file behind; a dead kube-proxy is restarted by `up` alone; bad
 //! input (a port in use, a half-written lab directory, an unknown cluster index) gets a clear
 //! error and no leftovers.
 //!
@@ -54,10 +55,15 @@ async fn down_after_up_leaves_nothing_and_bad_input_is_handled() {
     let pids = process::list(&paths.pid_dir());
     assert_eq!(
         pids.len(),
-        5,
-        "etcd + 2 apiservers + 2 controller-managers: {pids:?}"
+        8,
+        "etcd + 2 apiservers + 2 controller-managers + 3 kube-proxies: {pids:?}"
     );
     assert!(pids.iter().all(|p| process::alive(p.pid, &p.exe)));
+    assert_eq!(
+        netdev::lab_netns(),
+        ["cwl-c1-n1", "cwl-c2-n1", "cwl-c2-n2"],
+        "one namespace per node (no pods of other tests: this test runs alone)"
+    );
 
     // An unknown cluster index is an error naming the range, not a panic.
     let err = running.state.check_index(7).unwrap_err();
@@ -67,7 +73,7 @@ async fn down_after_up_leaves_nothing_and_bad_input_is_handled() {
     );
 
     let removed = causeway_lab::down::down(&paths).unwrap();
-    assert_eq!(removed.processes.len(), 5);
+    assert_eq!(removed.processes.len(), 8);
     assert_nothing_left(&paths, &pids);
 
     // A port in use: one clear error naming the component and address, nothing left behind.
@@ -93,6 +99,7 @@ async fn down_after_up_leaves_nothing_and_bad_input_is_handled() {
         bin_dir: "/nonexistent".into(),
         etcd_port: DEFAULT_ETCD_PORT,
         complete: false,
+        nodes: Vec::new(),
     };
     half.save(&paths).unwrap();
     std::fs::write(
@@ -105,14 +112,38 @@ async fn down_after_up_leaves_nothing_and_bad_input_is_handled() {
         .unwrap();
     assert!(info.started);
     eprintln!(
-        "lab: two clusters up in {:.1} s (binaries cached)",
+        "lab: two clusters and three nodes with kube-proxy up in {:.1} s (binaries cached)",
         info.seconds
     );
+    assert_eq!(info.state.nodes, vec![1, 2]);
+    // A dead kube-proxy does not make the lab look broken: the next `up` restarts only it.
+    let proxy = process::list(&paths.pid_dir())
+        .into_iter()
+        .find(|p| p.name == "c2-n2-kube-proxy")
+        .unwrap();
+    process::stop_one(
+        &paths.pid_dir(),
+        &proxy.name,
+        std::time::Duration::from_secs(5),
+    );
+    let etcd_before = process::list(&paths.pid_dir())
+        .into_iter()
+        .find(|p| p.name == "etcd")
+        .unwrap();
     // Idempotent: a second up reuses it.
     let again = causeway_lab::up(&paths, &UpOptions { clusters: 2 })
         .await
         .unwrap();
     assert!(!again.started);
+    let after = process::list(&paths.pid_dir());
+    assert_eq!(after.len(), 8, "{after:?}");
+    assert!(after.iter().all(|p| process::alive(p.pid, &p.exe)));
+    assert!(
+        after
+            .iter()
+            .any(|p| p.name == "etcd" && p.pid == etcd_before.pid),
+        "the control plane was reused"
+    );
     // A different size is refused with the fix.
     let err = causeway_lab::up(&paths, &UpOptions { clusters: 3 })
         .await

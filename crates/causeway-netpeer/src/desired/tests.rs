@@ -300,3 +300,47 @@ fn desired_state_is_deterministic_in_peer_order() {
     let two = desired_state(&config(), vec![b, a]).unwrap();
     assert_eq!(one.state, two.state);
 }
+
+#[test]
+fn cidr_check_names_the_overlapping_pair() {
+    let n = |s: &str| s.parse::<Ipv4Net>().unwrap();
+    assert!(
+        check_cidrs(
+            &[n("10.42.0.0/16")],
+            &[n("10.44.0.0/16")],
+            &[n("10.43.0.0/16")],
+            &[n("10.45.0.0/16")]
+        )
+        .is_ok()
+    );
+    assert!(check_cidrs(&[n("10.42.0.0/16")], &[n("10.44.0.0/16")], &[], &[]).is_ok());
+    let err = check_cidrs(
+        &[n("10.42.0.0/16")],
+        &[n("10.44.0.0/16")],
+        &[n("10.43.0.0/16")],
+        &[n("10.43.128.0/17")],
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "local service CIDR 10.43.0.0/16 overlaps peer service CIDR 10.43.128.0/17; cross-cluster routing needs disjoint pod and Service CIDRs in both clusters"
+    );
+    let err = check_cidrs(
+        &[n("10.42.0.0/16")],
+        &[n("10.44.0.0/16")],
+        &[n("10.44.0.0/20")],
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CidrOverlap {
+                first: "peer cluster CIDR",
+                second: "local service CIDR",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
