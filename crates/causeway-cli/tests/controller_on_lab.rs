@@ -492,3 +492,65 @@ async fn a_standby_takes_over_when_the_leader_is_killed() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn bad_input_is_handled_and_reported() {
+    let lab = lab(2).await;
+    with_temp_ns(&lab, |lab, ns| async move {
+        let _ctl = start_controller(&lab, 1, &ns, &unique_name("bad"), "ctl").await;
+        let c1 = lab.client(1);
+        let imports: Api<ServiceImport> = Api::namespaced(c1.clone(), &ns);
+        let slices: Api<EndpointSlice> = Api::namespaced(c1.clone(), &ns);
+        // An import name at the 63-character limit still gets an 18-character derived Service.
+        let long = "a".repeat(63);
+        imports.create(&PostParams::default(), &import(&long, ServiceImportType::ClusterSetIP, &[(None, 80)])).await.unwrap();
+        let svc = eventually(20, "derived service of a 63-character import", || async { derived_of(&c1, &ns, &long).await }).await;
+        assert_eq!(svc.metadata.name.unwrap().len(), 18);
+
+        // A slice whose label names no import is left untouched.
+        let orphan: EndpointSlice = serde_json::from_value(json!({
+            "metadata": {"name": "names-nothing", "labels": {LABEL_SERVICE_NAME: "nobody"}},
+            "addressType": "IPv4", "endpoints": [{"addresses": ["10.44.0.7"]}], "ports": [{"name": "", "port": 80, "protocol": "TCP"}]
+        }))
+        .unwrap();
+        slices.create(&PostParams::default(), &orphan).await.unwrap();
+        // A hand-set kubernetes.io/service-name that disagrees is left alone and reported.
+        let mismatch: EndpointSlice = serde_json::from_value(json!({
+            "metadata": {"name": "hand-set", "labels": {LABEL_SERVICE_NAME: long, LABEL_K8S_SERVICE_NAME: "someone-elses"}},
+            "addressType": "IPv4", "endpoints": [{"addresses": ["10.44.0.8"]}], "ports": [{"name": "", "port": 80, "protocol": "TCP"}]
+        }))
+        .unwrap();
+        slices.create(&PostParams::default(), &mismatch).await.unwrap();
+        let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(c1.clone(), &ns);
+        let ev = eventually(20, "a SliceServiceNameConflict event", || async {
+            events.list(&Default::default()).await.ok()?.items.into_iter().find(|e| e.reason.as_deref() == Some("SliceServiceNameConflict"))
+        })
+        .await;
+        assert!(ev.note.unwrap_or_default().contains("hand-set"), "the event names the slice");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(
+            slices.get("hand-set").await.unwrap().metadata.labels.unwrap()[LABEL_K8S_SERVICE_NAME],
+            "someone-elses"
+        );
+        assert!(!slices.get("names-nothing").await.unwrap().metadata.labels.unwrap().contains_key(LABEL_K8S_SERVICE_NAME));
+
+        // Someone edits the derived Service: a new port and a selector are undone, the VIP stays.
+        let svc = derived_of(&c1, &ns, &long).await.unwrap();
+        let name = svc.metadata.name.clone().unwrap();
+        let vip = svc.spec.clone().unwrap().cluster_ip.unwrap();
+        Api::<Service>::namespaced(c1.clone(), &ns)
+            .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"selector": {"app": "x"}, "ports": [{"port": 9999, "protocol": "TCP"}]}})))
+            .await
+            .unwrap();
+        eventually(20, "the derived service restored", || async {
+            let s = Api::<Service>::namespaced(c1.clone(), &ns).get(&name).await.ok()?;
+            let spec = s.spec?;
+            (spec.selector.is_none_or(|s| s.is_empty())
+                && spec.ports.as_ref()?.iter().map(|p| p.port).collect::<Vec<_>>() == [80]
+                && spec.cluster_ip.as_deref() == Some(vip.as_str()))
+            .then_some(())
+        })
+        .await;
+    })
+    .await;
+}

@@ -22,7 +22,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
@@ -185,6 +185,29 @@ async fn ensure_service(
             .map_or(Outcome::Pending, |(ips, fams)| Outcome::Ready(ips, fams)));
     }
     let api: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
+    if let Some(live) = live.as_deref()
+        && live
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.as_ref())
+            .is_some_and(|s| !s.is_empty())
+    {
+        // A selector would make the EndpointSlice controller fight over the VIP's endpoints.
+        // It is someone else's field, so server-side apply cannot drop it: remove it explicitly.
+        let note = format!(
+            "someone added a selector to derived service {derived_name}; causeway removed it (derived Services are selector-less; edit the ServiceImport instead)"
+        );
+        ctx.event(import, EventType::Warning, "DerivedServiceEdited", note)
+            .await;
+        api.patch(
+            derived_name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"selector": null}})),
+        )
+        .await
+        .map_err(|e| service_error(&ns, derived_name, e))?;
+        ctx.metrics.wrote("service");
+    }
     let params = PatchParams::apply(FIELD_MANAGER_CONTROLLER).force();
     let applied = match api
         .patch(derived_name, &params, &Patch::Apply(&desired))
@@ -224,6 +247,35 @@ async fn ensure_service(
             }
             ctx.metrics.wrote("service");
             api.patch(derived_name, &params, &Patch::Apply(&fresh))
+                .await
+                .map_err(|e| service_error(&ns, derived_name, e))?
+        }
+        Err(kube::Error::Api(status)) if status.code == 422 && live.is_some() => {
+            // Someone else's edit (for example an extra port, owned by their field manager)
+            // makes the merged object invalid; apply cannot drop foreign fields, so put the
+            // derived Service back whole, keeping its cluster IPs.
+            let Some(mut repaired) = live.as_deref().cloned() else {
+                return Ok(Outcome::Pending);
+            };
+            let desired_spec = desired.spec.clone().unwrap_or_default();
+            if let Some(spec) = repaired.spec.as_mut() {
+                spec.ports = desired_spec.ports;
+                spec.selector = None;
+                spec.type_ = desired_spec.type_;
+                spec.session_affinity = desired_spec.session_affinity;
+                spec.session_affinity_config = desired_spec.session_affinity_config;
+                spec.internal_traffic_policy = desired_spec.internal_traffic_policy;
+                spec.traffic_distribution = desired_spec.traffic_distribution;
+            }
+            repaired.metadata.managed_fields = None;
+            let note = format!(
+                "derived service {derived_name} was edited ({}); causeway restored it from the ServiceImport",
+                status.message
+            );
+            ctx.event(import, EventType::Warning, "DerivedServiceEdited", note)
+                .await;
+            ctx.metrics.wrote("service");
+            api.replace(derived_name, &PostParams::default(), &repaired)
                 .await
                 .map_err(|e| service_error(&ns, derived_name, e))?
         }
