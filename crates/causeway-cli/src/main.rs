@@ -86,7 +86,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cmd.run().await
         }
         Command::Dns(cmd) => {
-            causeway_runtime::log::init(&log)?;
+            causeway_runtime::log::init(&dns::log_args(&log))?;
             cmd.run().await
         }
         Command::Netpeer(cmd) => {

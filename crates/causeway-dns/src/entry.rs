@@ -59,6 +59,16 @@ impl Dns {
 
     /// Binds the listeners, then serves and feeds the index until either stops.
     pub async fn run(self, client: kube::Client) -> Result<()> {
+        self.run_until(client, std::future::pending()).await
+    }
+
+    /// As [`Dns::run`], but stops gracefully when `stop` resolves (e.g. on SIGTERM): the
+    /// listeners stop accepting, the feed is dropped, and `Ok(())` is returned.
+    pub async fn run_until(
+        self,
+        client: kube::Client,
+        stop: impl Future<Output = ()> + Send,
+    ) -> Result<()> {
         let Self {
             listen,
             zone,
@@ -69,7 +79,9 @@ impl Dns {
         let zone_name = zone.name().to_owned();
         let listening = Listening::bind(listen, Handler::new(index.clone(), zone, metrics)).await?;
         info!(udp = %listening.udp_addr(), tcp = %listening.tcp_addr(), zone = %zone_name, "DNS server listening");
-        let serve = listening.run().instrument(info_span!("dns_server"));
+        let serve = listening
+            .run_until(stop)
+            .instrument(info_span!("dns_server"));
         let feed = run_feed(client, index, ready).instrument(info_span!("dns_feed"));
         tokio::select! {
             result = serve => result,

@@ -12,7 +12,8 @@
 //! 3. [`server`] encodes the [`Answer`] (EDNS0, truncation with TC over UDP) and records
 //!    [`metrics`].
 //!
-//! [`Dns`] (or [`run()`]) wires the three together from [`DnsArgs`].
+//! [`Dns`] (or [`run()`]) wires the three together from [`DnsArgs`]; [`Dns::run_until`] also
+//! stops gracefully on a signal.
 
 pub mod answer;
 pub mod args;
@@ -28,6 +29,9 @@ pub use args::DnsArgs;
 pub use entry::{Dns, run};
 pub use error::{Error, Result};
 pub use feed::run_feed;
+/// The hickory wire types this server speaks (messages, records, names), re-exported so that
+/// clients and tests encode queries with exactly the version the server decodes.
+pub use hickory_server::proto;
 pub use index::{Index, SharedIndex};
 pub use metrics::DnsMetrics;
 pub use server::{Handler, Listening};

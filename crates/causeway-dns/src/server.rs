@@ -3,10 +3,11 @@
 //! [`Listening::bind`] binds both sockets on one address (port 0 picks a free port for UDP and
 //! reuses it for TCP) and registers them with a [`hickory_server::Server`]; every request is
 //! decoded by hickory and answered by [`Handler`] from the shared index; [`Listening::run`]
-//! serves until a listener fails, [`Listening::shutdown`] stops gracefully. Malformed requests
-//! are answered `FORMERR` by hickory (or dropped when not even the header parses) and never
-//! reach the handler.
+//! serves until a listener fails, [`Listening::run_until`] also until a stop signal, and
+//! [`Listening::shutdown`] stops gracefully. Malformed requests are answered `FORMERR` by
+//! hickory (or dropped when not even the header parses) and never reach the handler.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -77,6 +78,19 @@ impl Listening {
             .block_until_done()
             .await
             .map_err(|e| Error::Server(Box::new(e)))
+    }
+
+    /// Serves until a listener fails or `stop` resolves; then stops gracefully (see
+    /// [`Listening::shutdown`]).
+    pub async fn run_until(mut self, stop: impl Future<Output = ()>) -> Result<()> {
+        tokio::select! {
+            // `block_until_done` only awaits a `JoinSet`, which is cancel-safe.
+            result = self.server.block_until_done() => {
+                return result.map_err(|e| Error::Server(Box::new(e)));
+            }
+            () = stop => {}
+        }
+        self.shutdown().await
     }
 
     /// Stops accepting requests and waits for the listeners to finish.

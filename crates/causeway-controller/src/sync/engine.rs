@@ -18,13 +18,14 @@ use causeway_core::derived::owner_reference;
 use causeway_core::mcs_slice::SliceTarget;
 use causeway_core::naming::derived_service_name;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, ObjectReference};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Config};
 use serde_json::{Value, json};
@@ -94,6 +95,13 @@ pub async fn run(
     metrics: Metrics,
 ) {
     let notify = Arc::new(Notify::new());
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "causeway-controller".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        },
+    );
     let local = start_local(&client, settings.namespace.as_deref(), &notify);
     let started = Instant::now();
     let mut local_id = None;
@@ -130,7 +138,16 @@ pub async fn run(
         }
         if last_members_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
             last_members_check = Some(Instant::now());
-            reload_members(&client, &settings, &notify, &mut peers, &mut peer_versions).await;
+            reload_members(
+                &client,
+                &recorder,
+                leads,
+                &settings,
+                &notify,
+                &mut peers,
+                &mut peer_versions,
+            )
+            .await;
         }
         let (Some(id), Some(local_watch)) = (&local_id, &local_watch) else {
             continue;
@@ -229,6 +246,8 @@ fn start_local(client: &kube::Client, namespace: Option<&str>, notify: &Arc<Noti
 
 async fn reload_members(
     client: &kube::Client,
+    recorder: &Recorder,
+    leads: bool,
     settings: &SyncSettings,
     notify: &Arc<Notify>,
     peers: &mut Vec<ClusterWatch>,
@@ -250,20 +269,43 @@ async fn reload_members(
     }
     let mut next = Vec::new();
     for secret in &secrets {
-        let watch = match members::client(secret).await {
-            Ok(peer) => match identity::cluster_id(&peer, false).await {
-                Ok(id) => {
-                    tracing::info!(peer = %secret.name, cluster = %id, "member added");
-                    ClusterWatch::start(id, false, &peer, settings.namespace.as_deref(), notify)
-                }
-                Err(err) => {
-                    tracing::error!(peer = %secret.name, error = %format!("{err:#}"), "member unreachable or not authorised (check its credential: `causeway join` again); other members keep syncing");
-                    ClusterWatch::unreachable(format!("secret-{}", secret.name), format!("{err:#}"))
-                }
-            },
+        let connected = match members::client(secret).await {
+            Ok(peer) => identity::cluster_id(&peer, false)
+                .await
+                .map(|id| (peer, id)),
+            Err(err) => Err(err),
+        };
+        let watch = match connected {
+            Ok((peer, id)) => {
+                tracing::info!(peer = %secret.name, cluster = %id, "member added");
+                ClusterWatch::start(id, false, &peer, settings.namespace.as_deref(), notify)
+            }
             Err(err) => {
-                tracing::error!(peer = %secret.name, error = %format!("{err:#}"), "bad member credential; other members keep syncing");
-                ClusterWatch::unreachable(format!("secret-{}", secret.name), format!("{err:#}"))
+                let message = format!("{err:#}");
+                tracing::error!(peer = %secret.name, error = %message, "member unreachable, unauthorised or misconfigured; other members keep syncing (re-run `causeway join`)");
+                if leads {
+                    let ev = Event {
+                        type_: EventType::Warning,
+                        reason: "MemberUnavailable".into(),
+                        note: Some(format!(
+                            "{message}; other members keep syncing; re-run `causeway join` for this peer"
+                        )),
+                        action: "Connect".into(),
+                        secondary: None,
+                    };
+                    let reference = ObjectReference {
+                        api_version: Some("v1".into()),
+                        kind: Some("Secret".into()),
+                        name: Some(secret.name.clone()),
+                        namespace: Some(secret.namespace.clone()),
+                        uid: Some(secret.uid.clone()),
+                        ..ObjectReference::default()
+                    };
+                    if let Err(e) = recorder.publish(&ev, &reference).await {
+                        tracing::warn!(error = %e, "failed to publish an event");
+                    }
+                }
+                ClusterWatch::unreachable(format!("secret-{}", secret.name), message)
             }
         };
         next.push(watch);

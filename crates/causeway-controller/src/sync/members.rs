@@ -16,6 +16,10 @@ pub struct PeerSecret {
     pub name: String,
     /// Resource version (a change restarts the peer's watches).
     pub version: String,
+    /// UID, for Events about this member.
+    pub uid: String,
+    /// Namespace.
+    pub namespace: String,
     /// The kubeconfig text (never logged).
     pub kubeconfig: String,
 }
@@ -33,6 +37,8 @@ pub async fn list(client: &kube::Client, namespace: &str) -> anyhow::Result<Vec<
         .map(|s| PeerSecret {
             name: s.name_any(),
             version: s.resource_version().unwrap_or_default(),
+            uid: s.uid().unwrap_or_default(),
+            namespace: namespace.to_owned(),
             kubeconfig: s
                 .data
                 .as_ref()

@@ -518,6 +518,30 @@ async fn shutdown_stops_the_listeners() {
 }
 
 #[tokio::test]
+async fn run_until_stops_gracefully_when_signalled() {
+    let listening = Listening::bind("127.0.0.1:0".parse().unwrap(), handler(fixture()))
+        .await
+        .unwrap();
+    let (udp_addr, tcp_addr) = (listening.udp_addr(), listening.tcp_addr());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(listening.run_until(async {
+        let _ = stop_rx.await;
+    }));
+    let bytes = query("web.demo.svc.clusterset.local.", RecordType::A);
+    assert_eq!(addresses(&udp(udp_addr, &bytes).await), vec!["10.96.0.10"]);
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(WAIT, task)
+        .await
+        .expect("run_until returns after the stop signal")
+        .unwrap()
+        .unwrap();
+    assert!(
+        TcpStream::connect(tcp_addr).await.is_err(),
+        "the TCP listener is closed"
+    );
+}
+
+#[tokio::test]
 async fn binding_a_taken_port_fails_with_bind_error() {
     let taken = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let err = Listening::bind(taken.local_addr().unwrap(), handler(fixture()))
