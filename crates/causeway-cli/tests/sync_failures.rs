@@ -200,6 +200,12 @@ async fn peer_outage_bad_credentials_and_restart() {
         .await;
         assert!(both.contains(&id2));
         assert!(ctl.log_text().contains("peer-broken"), "the broken member is named in the log:\n{}", ctl.log_text());
+        let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(c1.clone(), &ns);
+        let ev = eventually(20, "a MemberUnavailable event on the broken peer Secret", || async {
+            events.list(&ListParams::default()).await.ok()?.items.into_iter().find(|e| e.reason.as_deref() == Some("MemberUnavailable"))
+        })
+        .await;
+        assert_eq!(ev.regarding.and_then(|r| r.name).as_deref(), Some("peer-broken"));
         Api::<Secret>::namespaced(c1.clone(), &ns).delete("peer-broken", &DeleteParams::default()).await.unwrap();
         tokio::time::sleep(Duration::from_secs(6)).await;
 

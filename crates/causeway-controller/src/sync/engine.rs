@@ -110,6 +110,8 @@ pub async fn run(
     let mut local_watch: Option<ClusterWatch> = None;
     let mut last_members_check: Option<Instant> = None;
     let mut failed_passes: u32 = 0;
+    let mut failures: Vec<(members::PeerSecret, String)> = Vec::new();
+    let mut failures_reported = false;
     loop {
         tokio::select! {
             () = notify.notified() => {}
@@ -138,16 +140,25 @@ pub async fn run(
         }
         if last_members_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
             last_members_check = Some(Instant::now());
+            let before = peer_versions.clone();
             reload_members(
                 &client,
-                &recorder,
-                leads,
+                &mut failures,
                 &settings,
                 &notify,
                 &mut peers,
                 &mut peer_versions,
             )
             .await;
+            if before != peer_versions {
+                failures_reported = false;
+            }
+        }
+        if leads && !failures_reported {
+            failures_reported = true;
+            for (secret, message) in &failures {
+                report_member_failure(&recorder, secret, message).await;
+            }
         }
         let (Some(id), Some(local_watch)) = (&local_id, &local_watch) else {
             continue;
@@ -186,6 +197,30 @@ pub async fn run(
         } else {
             failed_passes = 0;
         }
+    }
+}
+
+/// A Warning Event on a peer Secret whose member cannot be used.
+async fn report_member_failure(recorder: &Recorder, secret: &members::PeerSecret, message: &str) {
+    let ev = Event {
+        type_: EventType::Warning,
+        reason: "MemberUnavailable".into(),
+        note: Some(format!(
+            "{message}; other members keep syncing; re-run `causeway join` for this peer"
+        )),
+        action: "Connect".into(),
+        secondary: None,
+    };
+    let reference = ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Secret".into()),
+        name: Some(secret.name.clone()),
+        namespace: Some(secret.namespace.clone()),
+        uid: Some(secret.uid.clone()),
+        ..ObjectReference::default()
+    };
+    if let Err(e) = recorder.publish(&ev, &reference).await {
+        tracing::warn!(error = %e, "failed to publish an event");
     }
 }
 
@@ -246,8 +281,7 @@ fn start_local(client: &kube::Client, namespace: Option<&str>, notify: &Arc<Noti
 
 async fn reload_members(
     client: &kube::Client,
-    recorder: &Recorder,
-    leads: bool,
+    failures: &mut Vec<(members::PeerSecret, String)>,
     settings: &SyncSettings,
     notify: &Arc<Notify>,
     peers: &mut Vec<ClusterWatch>,
@@ -268,6 +302,7 @@ async fn reload_members(
         return;
     }
     let mut next = Vec::new();
+    failures.clear();
     for secret in &secrets {
         let connected = match members::client(secret).await {
             Ok(peer) => identity::cluster_id(&peer, false)
@@ -283,28 +318,7 @@ async fn reload_members(
             Err(err) => {
                 let message = format!("{err:#}");
                 tracing::error!(peer = %secret.name, error = %message, "member unreachable, unauthorised or misconfigured; other members keep syncing (re-run `causeway join`)");
-                if leads {
-                    let ev = Event {
-                        type_: EventType::Warning,
-                        reason: "MemberUnavailable".into(),
-                        note: Some(format!(
-                            "{message}; other members keep syncing; re-run `causeway join` for this peer"
-                        )),
-                        action: "Connect".into(),
-                        secondary: None,
-                    };
-                    let reference = ObjectReference {
-                        api_version: Some("v1".into()),
-                        kind: Some("Secret".into()),
-                        name: Some(secret.name.clone()),
-                        namespace: Some(secret.namespace.clone()),
-                        uid: Some(secret.uid.clone()),
-                        ..ObjectReference::default()
-                    };
-                    if let Err(e) = recorder.publish(&ev, &reference).await {
-                        tracing::warn!(error = %e, "failed to publish an event");
-                    }
-                }
+                failures.push((secret.clone(), message.clone()));
                 ClusterWatch::unreachable(format!("secret-{}", secret.name), message)
             }
         };
