@@ -22,13 +22,17 @@ use serde_json::json;
 const RBAC: &str = include_str!("../../../deploy/controller/rbac.yaml");
 
 async fn join(lab: &Lab) {
+    join_pair(lab, 1, 2).await;
+}
+
+async fn join_pair(lab: &Lab, a: u8, b: u8) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_causeway"))
         .args([
             "join",
             "--kubeconfig",
-            &lab.paths.admin_kubeconfig(1).display().to_string(),
+            &lab.paths.admin_kubeconfig(a).display().to_string(),
             "--peer-kubeconfig",
-            &lab.paths.admin_kubeconfig(2).display().to_string(),
+            &lab.paths.admin_kubeconfig(b).display().to_string(),
             "--both",
         ])
         .output()
@@ -436,4 +440,73 @@ async fn the_peer_credential_is_read_only() {
         Err(kube::Error::Api(s)) => assert_eq!(s.code, 403),
         other => panic!("expected 403 reading secrets, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn three_clusters_agree_and_a_non_exporting_member_imports_too() {
+    let lab = lab(3).await;
+    join_pair(&lab, 1, 2).await;
+    join_pair(&lab, 1, 3).await;
+    join_pair(&lab, 2, 3).await;
+    with_temp_ns(&lab, |lab, ns| async move {
+        let (c1, c2, c3) = (lab.client(1), lab.client(2), lab.client(3));
+        let _d: Vec<Daemon> = vec![
+            controller(&lab, 1, &ns).await,
+            controller(&lab, 2, &ns).await,
+            controller(&lab, 3, &ns).await,
+        ];
+        let ports = json!([{"port": 80, "targetPort": 8080, "protocol": "TCP"}]);
+        workload(&c2, &ns, "serve", "10.44.0.61", ports.clone(), false).await;
+        workload(&c3, &ns, "serve", "10.46.0.61", ports, false).await;
+        let (id2, id3) = (cluster_id(&c2).await, cluster_id(&c3).await);
+        export(&c2, &ns, "serve", json!({})).await;
+        export(&c3, &ns, "serve", json!({})).await;
+        let mut want = vec![
+            (id2.clone(), vec!["10.44.0.61".to_string()]),
+            (id3.clone(), vec!["10.46.0.61".to_string()]),
+        ];
+        want.sort();
+        // Every member — cluster 1 exports nothing but has the namespace — gets the import and
+        // both exporters' endpoints, and all agree on status.clusters.
+        let mut views = Vec::new();
+        for client in [&c1, &c2, &c3] {
+            let imports: Api<ServiceImport> = Api::namespaced(client.clone(), &ns);
+            let clusters = eventually(20, "an import listing both exporters", || async {
+                let i = imports.get_opt("serve").await.ok()??;
+                let cs: Vec<String> = i.status?.clusters?.into_iter().map(|c| c.cluster).collect();
+                (cs.len() == 2 && i.spec.ips.is_some_and(|ips| ips.len() == 1)).then_some(cs)
+            })
+            .await;
+            views.push(clusters);
+            eventually(20, "both exporters' endpoints", || async {
+                (mcs_endpoints(client, &ns, "serve").await == want).then_some(())
+            })
+            .await;
+        }
+        assert!(
+            views.iter().all(|v| v == &views[0]),
+            "all members agree: {views:?}"
+        );
+        // Cluster 3 stops exporting: its endpoints leave every member, the import stays.
+        Api::<ServiceExport>::namespaced(c3.clone(), &ns)
+            .delete("serve", &DeleteParams::default())
+            .await
+            .unwrap();
+        for client in [&c1, &c2, &c3] {
+            eventually(20, "cluster 3's endpoints withdrawn", || async {
+                let eps = mcs_endpoints(client, &ns, "serve").await;
+                (eps.len() == 1 && eps[0].0 == id2).then_some(())
+            })
+            .await;
+            assert!(
+                Api::<ServiceImport>::namespaced(client.clone(), &ns)
+                    .get_opt("serve")
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+        }
+        cleanup_nodes(&lab, &ns).await;
+    })
+    .await;
 }

@@ -50,16 +50,6 @@ pub enum Error {
         /// Its log file.
         log: PathBuf,
     },
-    /// A lab of another size is running.
-    #[error(
-        "the lab is already up with {running} clusters; run `causeway-lab down` first to start {wanted}"
-    )]
-    SizeMismatch {
-        /// Clusters running.
-        running: u8,
-        /// Clusters asked for.
-        wanted: u8,
-    },
     /// The cluster index is outside the lab.
     #[error("cluster {index} does not exist: the lab has clusters 1..={clusters}")]
     NoSuchCluster {

@@ -68,11 +68,8 @@ pub async fn up(paths: &LabPaths, opts: &UpOptions) -> Result<LabInfo> {
     let _lock = LabLock::acquire(paths)?;
     if let Some(state) = LabState::load(paths)? {
         if state.complete && all_running(paths) {
-            if state.clusters != opts.clusters {
-                return Err(Error::SizeMismatch {
-                    running: state.clusters,
-                    wanted: opts.clusters,
-                });
+            if state.clusters < opts.clusters {
+                return grow(paths, state, opts.clusters, t0).await;
             }
             for i in 1..=state.clusters {
                 let client = crate::admin_client(paths, i).await?;
@@ -199,9 +196,30 @@ async fn start(paths: &LabPaths, opts: &UpOptions, t0: Instant) -> Result<LabInf
     )?;
     ready::wait_etcd(&etcd, &etcd_bin, etcd_port).await?;
 
+    start_clusters(paths, &bin_dir, etcd_port, &plans, t0).await?;
+    ensure_nodes(paths, &mut state).await?;
+    state.complete = true;
+    state.save(paths)?;
+    Ok(LabInfo {
+        state,
+        started: true,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// Starts kube-apiserver and kube-controller-manager of each cluster in `plans` and waits until
+/// each is ready with causeway's CRDs installed.
+async fn start_clusters(
+    paths: &LabPaths,
+    bin_dir: &Path,
+    etcd_port: u16,
+    plans: &[ClusterPlan],
+    t0: Instant,
+) -> Result<()> {
+    let sa_key = paths.root().join("sa.key");
     let apiserver_bin = bin_dir.join("kube-apiserver");
     let mut apiservers = Vec::new();
-    for plan in &plans {
+    for plan in plans {
         let dir = paths.cluster_dir(plan.index);
         std::fs::create_dir_all(dir.join("pki")).map_err(Error::io("failed to create", &dir))?;
         write_users(paths, plan)?;
@@ -243,6 +261,35 @@ async fn start(paths: &LabPaths, opts: &UpOptions, t0: Instant) -> Result<LabInf
             t0.elapsed().as_secs_f64()
         );
     }
+    Ok(())
+}
+
+/// Adds clusters to a running lab (e.g. a 3-cluster test after 2-cluster ones): the existing
+/// clusters keep running untouched.
+async fn grow(paths: &LabPaths, mut state: LabState, clusters: u8, t0: Instant) -> Result<LabInfo> {
+    eprintln!(
+        "lab: adding clusters {}..={clusters} to the running lab",
+        state.clusters + 1
+    );
+    let all: Vec<ClusterPlan> = (1..=clusters)
+        .map(ClusterPlan::new)
+        .collect::<Result<_>>()?;
+    netdev::ensure_bridge(&all)?;
+    let new: Vec<ClusterPlan> = all
+        .into_iter()
+        .filter(|p| p.index > state.clusters)
+        .collect();
+    for plan in &new {
+        check_free(
+            &format!("kube-apiserver of cluster {}", plan.index),
+            &format!("{}:{APISERVER_PORT}", plan.api_ip),
+        )?;
+    }
+    state.complete = false;
+    state.save(paths)?;
+    let bin_dir = state.bin_dir.clone();
+    start_clusters(paths, &bin_dir, state.etcd_port, &new, t0).await?;
+    state.clusters = clusters;
     ensure_nodes(paths, &mut state).await?;
     state.complete = true;
     state.save(paths)?;

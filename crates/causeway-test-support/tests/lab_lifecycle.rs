@@ -51,6 +51,8 @@ fn assert_nothing_left(paths: &LabPaths, pids: &[process::PidFile]) {
 #[ignore = "stops the shared lab; run alone, last"]
 async fn down_after_up_leaves_nothing_and_bad_input_is_handled() {
     let paths = LabPaths::from_env();
+    // Start from a fresh two-cluster lab (earlier tests may have grown it to three).
+    causeway_lab::down::down(&paths).unwrap();
     let running = lab(2).await;
     let pids = process::list(&paths.pid_dir());
     assert_eq!(
@@ -144,11 +146,32 @@ async fn down_after_up_leaves_nothing_and_bad_input_is_handled() {
             .any(|p| p.name == "etcd" && p.pid == etcd_before.pid),
         "the control plane was reused"
     );
-    // A different size is refused with the fix.
-    let err = causeway_lab::up(&paths, &UpOptions { clusters: 3 })
+    // Asking for more clusters grows the running lab; the first two keep running untouched.
+    let before: Vec<u32> = process::list(&paths.pid_dir())
+        .iter()
+        .filter(|p| p.name.starts_with("c1-") || p.name.starts_with("c2-") || p.name == "etcd")
+        .map(|p| p.pid)
+        .collect();
+    let grown = causeway_lab::up(&paths, &UpOptions { clusters: 3 })
         .await
-        .unwrap_err();
-    assert!(err.to_string().contains("causeway-lab down"), "{err}");
+        .unwrap();
+    assert_eq!(grown.state.clusters, 3);
+    let c3 = causeway_lab::admin_client(&paths, 3).await.unwrap();
+    assert!(causeway_lab::ready::readyz(&c3).await, "cluster 3 serves");
+    let after = process::list(&paths.pid_dir());
+    for pid in &before {
+        assert!(
+            after
+                .iter()
+                .any(|p| p.pid == *pid && process::alive(p.pid, &p.exe)),
+            "pid {pid} untouched"
+        );
+    }
+    // Asking for fewer reuses it.
+    let again = causeway_lab::up(&paths, &UpOptions { clusters: 2 })
+        .await
+        .unwrap();
+    assert!(!again.started);
 
     let pids = process::list(&paths.pid_dir());
     causeway_lab::down::down(&paths).unwrap();
