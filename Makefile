@@ -29,6 +29,15 @@ test: lint build
 	$(CARGO) test --workspace
 	$(CARGO) test -p causeway-test-support --test lab_lifecycle -- --ignored
 
+# The seed's migration scenario on two real clusters (README.md, "The demo"); starts the lab if it
+# is down (and stops it at the end), else reuses it. `make demo DEMO_ARGS=--keep` leaves it running.
 demo: build
-	$(LAB) up
-	bash scripts/demo.sh
+	$(CARGO) build -p causeway-cli -p causeway-lab
+	$(LAB) demo $(DEMO_ARGS)
+
+# Benchmarks on the running lab (not part of `make test`): causeway's controller against the
+# upstream mcs-api servicecontroller. See README.md, "Benchmarks".
+.PHONY: bench
+bench:
+	$(CARGO) build --release -p causeway-cli -p causeway-bench
+	./target/release/causeway-bench imports

@@ -44,9 +44,16 @@ impl ServeCommand {
             let (mut stream, _) = listener.accept().await?;
             let body = body.clone();
             tokio::spawn(async move {
-                let mut buf = [0u8; 1024];
-                // Read the request head (enough for the demo's GETs), then answer and close.
-                let _ = stream.read(&mut buf).await;
+                // Read the whole request head (it may arrive in several segments): closing with
+                // unread bytes would reset the connection instead of ending it cleanly.
+                let mut head = Vec::with_capacity(256);
+                let mut buf = [0u8; 512];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
                 let response = format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()

@@ -113,6 +113,36 @@ pub enum Error {
         /// What it printed.
         stderr: String,
     },
+    /// Another `causeway-lab demo` is running.
+    #[error(
+        "another causeway-lab demo is running (it holds {lock}); wait for it to finish, or stop it with Ctrl-C"
+    )]
+    DemoBusy {
+        /// The demo's lock file.
+        lock: PathBuf,
+    },
+    /// The `causeway` binary the demo runs is missing.
+    #[error(
+        "the causeway binary {path} does not exist; build it with `cargo build -p causeway-cli` or pass --causeway-bin"
+    )]
+    NoCausewayBinary {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// A demo step did not reach its goal.
+    #[error("demo step \"{step}\" failed: {detail}")]
+    DemoStep {
+        /// The step.
+        step: &'static str,
+        /// What was wrong, with the log to read.
+        detail: String,
+    },
+    /// The demo was stopped by a signal (after removing what it started).
+    #[error("the demo was interrupted by {signal}; everything it started has been removed")]
+    Interrupted {
+        /// SIGINT or SIGTERM.
+        signal: &'static str,
+    },
     /// A file or process operation failed.
     #[error("{action} {path}")]
     Io {

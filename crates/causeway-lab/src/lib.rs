@@ -9,8 +9,11 @@
 //! (network namespaces with flannel-style VXLAN, `cni0`, Node objects) and runs a real kube-proxy
 //! in each. [`pods`] adds simulated pods behind a node for tests and the demo. `down` stops
 //! exactly the recorded PIDs and deletes the lab's own namespaces, devices and files. [`layout`]
-//! is the pure plan (addresses, CIDRs, nodes, paths) all of them read.
+//! is the pure plan (addresses, CIDRs, nodes, paths) all of them read. [`demo`] runs the seed's
+//! migration scenario on top: causeway's daemons as detached, PID-recorded processes, a kubelet
+//! stand-in for the workload, and a request loop inside a pod namespace.
 
+pub mod demo;
 pub mod down;
 pub mod error;
 pub mod kubebin;

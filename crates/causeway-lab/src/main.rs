@@ -1,8 +1,9 @@
-//! `causeway-lab`: the development lab's command line (up, down, status, kubeconfig).
+//! `causeway-lab`: the development lab's command line (up, down, status, kubeconfig, demo).
 
 use std::io::Write;
 use std::process::ExitCode;
 
+use causeway_lab::demo::DemoOptions;
 use causeway_lab::state::LabState;
 use causeway_lab::{LabPaths, UpOptions};
 use clap::{Parser, Subcommand};
@@ -33,6 +34,22 @@ enum Command {
     Down,
     /// Show the lab's components and whether each apiserver is ready.
     Status,
+    /// The seed's migration scenario end to end: two clusters, `serve` in both, causeway's
+    /// netpeer, controllers and DNS, a client in cluster 1 asking the ClusterSet VIP and
+    /// serve.demo.svc.clusterset.local while `serve` moves to cluster 2; prints who answered and
+    /// how many requests failed. Reuses a running lab (and removes only what it added) or starts
+    /// one (and stops it at the end).
+    Demo {
+        /// Leave everything running at the end and print commands to explore it.
+        #[arg(long)]
+        keep: bool,
+        /// Requests the client sends at least.
+        #[arg(long, default_value_t = 2000)]
+        requests: u64,
+        /// The `causeway` binary (default: next to causeway-lab).
+        #[arg(long, env = "CAUSEWAY_BIN")]
+        causeway_bin: Option<std::path::PathBuf>,
+    },
     /// Print the path of cluster <INDEX>'s admin kubeconfig (use with kubectl --kubeconfig).
     Kubeconfig {
         /// Cluster index, from 1.
@@ -135,6 +152,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     if *ok { "ok" } else { "NOT READY" },
                     paths.admin_kubeconfig(*i).display()
                 )?;
+            }
+        }
+        Command::Demo {
+            keep,
+            requests,
+            causeway_bin,
+        } => {
+            let causeway_bin = match causeway_bin {
+                Some(bin) => bin,
+                None => std::env::current_exe()?
+                    .parent()
+                    .map(|dir| dir.join("causeway"))
+                    .unwrap_or_default(),
+            };
+            let mut opts = DemoOptions::new(causeway_bin);
+            opts.keep = keep;
+            opts.requests = requests;
+            let report = causeway_lab::demo::demo(&paths, &opts, &mut out).await?;
+            if report.failed() > 0 {
+                anyhow::bail!("{} of {} requests failed", report.failed(), report.total());
             }
         }
         Command::Kubeconfig { index } => {

@@ -44,7 +44,9 @@ pub fn http_get(netns: &str, addr: SocketAddr, path: &str) -> Option<(u16, Strin
     run_in(netns, move || {
         let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
         stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+        // One write: a server that reads the request once would reset on unread bytes.
+        let head = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+        stream.write_all(head.as_bytes()).ok()?;
         let mut buf = String::new();
         stream.read_to_string(&mut buf).ok()?;
         let status = buf.split_whitespace().nth(1)?.parse().ok()?;

@@ -45,14 +45,28 @@ pub fn spawn_in(
     log: &Path,
     pid_dir: &Path,
 ) -> Result<Started> {
+    let prefix: Vec<String> = match netns {
+        Some(ns) => ["ip", "netns", "exec", ns].map(String::from).to_vec(),
+        None => Vec::new(),
+    };
+    spawn_wrapped(name, &prefix, bin, args, log, pid_dir)
+}
+
+/// Like [`spawn`], with `prefix` (commands that exec their arguments, e.g. `ip netns exec <ns>
+/// setpriv …`) before `bin`; the recorded executable is `bin`, which the wrappers end up running.
+pub fn spawn_wrapped(
+    name: &str,
+    prefix: &[String],
+    bin: &Path,
+    args: &[String],
+    log: &Path,
+    pid_dir: &Path,
+) -> Result<Started> {
     std::fs::create_dir_all(pid_dir).map_err(Error::io("failed to create", pid_dir))?;
     // `/proc/<pid>/exe` is the resolved path: record the same, so liveness checks match.
     let resolved = std::fs::canonicalize(bin).unwrap_or_else(|_| bin.to_owned());
     let bin = resolved.as_path();
-    let mut command_line: Vec<String> = Vec::new();
-    if let Some(ns) = netns {
-        command_line.extend(["ip", "netns", "exec", ns].map(String::from));
-    }
+    let mut command_line: Vec<String> = prefix.to_vec();
     command_line.push(bin.display().to_string());
     command_line.extend(args.iter().cloned());
     let script = r#"log="$1"; shift; setsid "$@" >"$log" 2>&1 </dev/null & echo $!"#;
