@@ -94,7 +94,8 @@ pub fn parse_answer(id: u16, msg: &[u8]) -> Result<Ipv4Addr, LookupError> {
     Err(LookupError::NoAddress)
 }
 
-/// Resolves `name` to its first IPv4 address with one UDP query to `server`.
+/// Resolves `name` to its first IPv4 address over UDP, like a stub resolver: a query, and up to
+/// two more after a 1 s timeout each (glibc's `attempts`), since UDP may lose a datagram.
 pub fn lookup(server: SocketAddr, name: &str, id: u16) -> Result<Ipv4Addr, LookupError> {
     let io = |e: std::io::Error| LookupError::Io(e.to_string());
     let socket = UdpSocket::bind(("0.0.0.0", 0)).map_err(io)?;
@@ -102,10 +103,17 @@ pub fn lookup(server: SocketAddr, name: &str, id: u16) -> Result<Ipv4Addr, Looku
         .set_read_timeout(Some(Duration::from_secs(1)))
         .map_err(io)?;
     socket.connect(server).map_err(io)?;
-    socket.send(&query(id, name)).map_err(io)?;
-    let mut buf = [0u8; 1500];
-    let n = socket.recv(&mut buf).map_err(io)?;
-    parse_answer(id, &buf[..n])
+    let mut last = LookupError::Io("no attempt".into());
+    for attempt in 0..3u16 {
+        let qid = id.wrapping_add(attempt);
+        socket.send(&query(qid, name)).map_err(io)?;
+        let mut buf = [0u8; 1500];
+        match socket.recv(&mut buf) {
+            Ok(n) => return parse_answer(qid, &buf[..n]),
+            Err(e) => last = io(e),
+        }
+    }
+    Err(last)
 }
 
 #[cfg(test)]
