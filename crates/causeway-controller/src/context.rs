@@ -29,12 +29,64 @@ pub struct Context {
     pub metrics: Metrics,
     /// Consecutive failures per import, for back-off.
     pub failures: Mutex<HashMap<ObjectRef<ServiceImport>, u32>>,
+    /// Writes this replica made that its cache may not show yet, so a reconcile racing its own
+    /// watch event does not write the same thing twice.
+    pub written: Mutex<HashMap<(&'static str, String, String), Written>>,
+}
+
+/// One write: the resourceVersion it was based on, what it set, the generation it produced.
+#[derive(Clone, Debug)]
+pub struct Written {
+    base: String,
+    desired: String,
+    generation: Option<i64>,
 }
 
 impl Context {
     /// True while this replica may write.
     pub fn leads(&self) -> bool {
         *self.is_leader.borrow()
+    }
+
+    /// `Some(generation)` when this replica already wrote `desired` on top of resourceVersion
+    /// `base` and the cache still shows `base`: the write is done, only not yet observed.
+    pub fn pending_write(
+        &self,
+        what: &'static str,
+        ns: &str,
+        name: &str,
+        base: &str,
+        desired: &str,
+    ) -> Option<Option<i64>> {
+        let written = self.written.lock().ok()?;
+        let w = written.get(&(what, ns.to_owned(), name.to_owned()))?;
+        (w.base == base && w.desired == desired).then_some(w.generation)
+    }
+
+    /// Records a write made on top of resourceVersion `base`.
+    pub fn record_write(
+        &self,
+        what: &'static str,
+        ns: &str,
+        name: &str,
+        base: &str,
+        desired: String,
+        generation: Option<i64>,
+    ) {
+        if let Ok(mut written) = self.written.lock() {
+            // Entries only bridge the moment until the watch catches up; keep the map bounded.
+            if written.len() >= 50_000 {
+                written.clear();
+            }
+            written.insert(
+                (what, ns.to_owned(), name.to_owned()),
+                Written {
+                    base: base.to_owned(),
+                    desired,
+                    generation,
+                },
+            );
+        }
     }
 
     /// Publishes an event about `import`; failures are logged, never fatal.

@@ -86,10 +86,11 @@ async fn apply(import: &ServiceImport, ctx: &Context) -> Result<Action> {
     let name = import.name_any();
     let derived_name = derived_service_name(&ns, &name);
     let mut generation = import.metadata.generation;
+    let mut base = import.resource_version().unwrap_or_default();
     let ready = match import.spec.type_ {
         ServiceImportType::Headless => {
             remove_stale_service(ctx, &ns, &derived_name, &name).await?;
-            generation = write_import_addresses(ctx, import, &[], &[], None).await?;
+            (generation, base) = write_import_addresses(ctx, import, &[], &[], None).await?;
             label_slices(ctx, import, None).await?;
             DesiredCondition::new(
                 condition::READY,
@@ -101,7 +102,7 @@ async fn apply(import: &ServiceImport, ctx: &Context) -> Result<Action> {
         ServiceImportType::ClusterSetIP => {
             match ensure_service(ctx, import, &derived_name).await? {
                 Outcome::Ready(ips, families) => {
-                    generation =
+                    (generation, base) =
                         write_import_addresses(ctx, import, &ips, &families, Some(&derived_name))
                             .await?;
                     label_slices(ctx, import, Some(&derived_name)).await?;
@@ -152,7 +153,7 @@ async fn apply(import: &ServiceImport, ctx: &Context) -> Result<Action> {
             }
         }
     };
-    write_ready(ctx, import, ready, generation).await?;
+    write_ready(ctx, import, ready, generation, &base).await?;
     Ok(Action::await_change())
 }
 
@@ -342,7 +343,7 @@ async fn write_import_addresses(
     ips: &[String],
     families: &[String],
     derived_name: Option<&str>,
-) -> Result<Option<i64>> {
+) -> Result<(Option<i64>, String)> {
     let current_ips = import.spec.ips.clone().unwrap_or_default();
     let current_families = import.spec.ip_families.clone().unwrap_or_default();
     let current_annotation = import
@@ -351,8 +352,9 @@ async fn write_import_addresses(
         .map(String::as_str);
     let families_ok =
         current_families == families || (ips.is_empty() && import.spec.ip_families.is_some());
+    let base = import.resource_version().unwrap_or_default();
     if current_ips == ips && families_ok && current_annotation == derived_name {
-        return Ok(import.metadata.generation);
+        return Ok((import.metadata.generation, base));
     }
     let ns = import.namespace().unwrap_or_default();
     let name = import.name_any();
@@ -370,6 +372,11 @@ async fn write_import_addresses(
         "metadata": metadata,
         "spec": spec,
     });
+    let desired = patch.to_string();
+    if let Some(generation) = ctx.pending_write("serviceimport", &ns, &name, &base, &desired) {
+        // Written by this replica; the cache is one event behind.
+        return Ok((generation, base));
+    }
     let api: Api<ServiceImport> = Api::namespaced(ctx.client.clone(), &ns);
     let updated = api
         .patch(
@@ -384,8 +391,19 @@ async fn write_import_addresses(
             source: Box::new(e),
         })?;
     ctx.metrics.wrote("serviceimport");
+    ctx.record_write(
+        "serviceimport",
+        &ns,
+        &name,
+        &base,
+        desired,
+        updated.metadata.generation,
+    );
     tracing::info!(namespace = %ns, name = %name, ips = ?ips, "service import addresses set");
-    Ok(updated.metadata.generation)
+    Ok((
+        updated.metadata.generation,
+        updated.resource_version().unwrap_or_default(),
+    ))
 }
 
 async fn write_ready(
@@ -393,6 +411,7 @@ async fn write_ready(
     import: &ServiceImport,
     ready: DesiredCondition,
     generation: Option<i64>,
+    base: &str,
 ) -> Result<()> {
     let current = import
         .status
@@ -403,13 +422,20 @@ async fn write_ready(
     if conditions::up_to_date(&current, &desired, generation) {
         return Ok(());
     }
+    let ns = import.namespace().unwrap_or_default();
+    let name = import.name_any();
+    let key = format!("{:?}/{generation:?}", desired[0]);
+    if ctx
+        .pending_write("serviceimport_status", &ns, &name, base, &key)
+        .is_some()
+    {
+        return Ok(());
+    }
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let merged: Vec<_> = conditions::merge(&current, &desired, generation, &now)
         .into_iter()
         .filter(|c| c.type_ == condition::READY)
         .collect();
-    let ns = import.namespace().unwrap_or_default();
-    let name = import.name_any();
     let patch = json!({
         "apiVersion": "multicluster.x-k8s.io/v1beta1",
         "kind": "ServiceImport",
@@ -423,11 +449,12 @@ async fn write_ready(
     )
     .await
     .map_err(|e| Error::ApplyImport {
-        namespace: ns,
-        name,
+        namespace: ns.clone(),
+        name: name.clone(),
         source: Box::new(e),
     })?;
     ctx.metrics.wrote("serviceimport_status");
+    ctx.record_write("serviceimport_status", &ns, &name, base, key, generation);
     Ok(())
 }
 
@@ -487,6 +514,14 @@ pub async fn apply_slice_label(
         None => json!({ "name": name }),
     };
     let patch = json!({ "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": metadata });
+    let base = slice.resource_version().unwrap_or_default();
+    let desired = patch.to_string();
+    if ctx
+        .pending_write("endpointslice", &ns, &name, &base, &desired)
+        .is_some()
+    {
+        return Ok(());
+    }
     let api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), &ns);
     match api
         .patch(
@@ -508,6 +543,7 @@ pub async fn apply_slice_label(
         }
     }
     ctx.metrics.wrote("endpointslice");
+    ctx.record_write("endpointslice", &ns, &name, &base, desired, None);
     tracing::info!(namespace = %ns, slice = %name, service = ?derived, "endpoint slice routing label updated");
     Ok(())
 }

@@ -79,9 +79,11 @@ pub async fn run(
     let (import_reader, import_writer) = reflector::store();
     let poke = Arc::new(Notify::new());
     let on_delete = poke.clone();
+    // Caches keep only what reconciles read (`.modify` before the reflector stores).
     let import_stream = reflector(
         import_writer,
-        watcher::watcher(imports_api, Config::default()),
+        watcher::watcher(imports_api, Config::default())
+            .modify(|i| i.metadata.managed_fields = None),
     )
     .default_backoff()
     .inspect(move |ev| {
@@ -94,19 +96,26 @@ pub async fn run(
     let (service_reader, service_writer) = reflector::store();
     let service_stream = reflector(
         service_writer,
-        watcher::watcher(service_api, Config::default().labels(LABEL_DERIVED_FROM)),
+        watcher::watcher(service_api, Config::default().labels(LABEL_DERIVED_FROM)).modify(|s| {
+            s.metadata.managed_fields = None;
+            s.metadata.annotations = None;
+            s.status = None;
+        }),
     )
     .default_backoff()
-    .modify(|s| s.metadata.managed_fields = None)
     .touched_objects();
 
     let (slice_reader, slice_writer) = reflector::store();
     let slice_stream = reflector(
         slice_writer,
-        watcher::watcher(slice_api, Config::default().labels(LABEL_SERVICE_NAME)),
+        // The import side reads only a slice's labels and annotations, never its endpoints.
+        watcher::watcher(slice_api, Config::default().labels(LABEL_SERVICE_NAME)).modify(|s| {
+            s.metadata.managed_fields = None;
+            s.endpoints = Vec::new();
+            s.ports = None;
+        }),
     )
     .default_backoff()
-    .modify(|s| s.metadata.managed_fields = None)
     .touched_objects();
 
     let identity =
@@ -125,6 +134,7 @@ pub async fn run(
         ),
         metrics: metrics.clone(),
         failures: Mutex::new(HashMap::new()),
+        written: Mutex::new(HashMap::new()),
     });
 
     {

@@ -109,26 +109,24 @@ impl ClusterWatch {
         let cfg = Config::default();
         let s1 = reflector::reflector(
             w1,
-            watcher::watcher(scoped::<ServiceExport>(client, namespace), cfg.clone()),
-        )
-        .modify(|o| o.metadata.managed_fields = None);
+            watcher::watcher(scoped::<ServiceExport>(client, namespace), cfg.clone())
+                .modify(|o| o.metadata.managed_fields = None),
+        );
         let s2 = reflector::reflector(
             w2,
-            watcher::watcher(scoped::<Service>(client, namespace), cfg.clone()),
-        )
-        .modify(|o| {
-            o.metadata.managed_fields = None;
-            o.metadata.annotations = None;
-        });
+            watcher::watcher(scoped::<Service>(client, namespace), cfg.clone()).modify(|o| {
+                o.metadata.managed_fields = None;
+                o.metadata.annotations = None;
+            }),
+        );
         let slice_cfg = cfg.labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY_K8S}"));
         let s3 = reflector::reflector(
             w3,
-            watcher::watcher(scoped::<EndpointSlice>(client, namespace), slice_cfg),
-        )
-        .modify(|o| {
-            o.metadata.managed_fields = None;
-            o.metadata.annotations = None;
-        });
+            watcher::watcher(scoped::<EndpointSlice>(client, namespace), slice_cfg).modify(|o| {
+                o.metadata.managed_fields = None;
+                o.metadata.annotations = None;
+            }),
+        );
         let tasks = vec![
             drive(s1, 0, &id, health.clone(), notify.clone()),
             drive(s2, 1, &id, health.clone(), notify.clone()),

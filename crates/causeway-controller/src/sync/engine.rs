@@ -244,9 +244,9 @@ fn start_local(client: &kube::Client, namespace: Option<&str>, notify: &Arc<Noti
         watcher::watcher(
             scoped::<ServiceImport>(client, namespace),
             Config::default(),
-        ),
+        )
+        .modify(|o| o.metadata.managed_fields = None),
     )
-    .modify(|o| o.metadata.managed_fields = None)
     .default_backoff()
     .for_each(on_event(notify, &synced, 0));
     let s2 = reflector::reflector(
@@ -254,9 +254,9 @@ fn start_local(client: &kube::Client, namespace: Option<&str>, notify: &Arc<Noti
         watcher::watcher(
             scoped::<EndpointSlice>(client, namespace),
             Config::default().labels(LABEL_SYNCED),
-        ),
+        )
+        .modify(|o| o.metadata.managed_fields = None),
     )
-    .modify(|o| o.metadata.managed_fields = None)
     .default_backoff()
     .for_each(on_event(notify, &synced, 1));
     let s3 = reflector::reflector(
