@@ -11,10 +11,13 @@
 //!
 //! Results go to stdout as tables; progress goes to stderr.
 
+mod dns;
 mod imports;
 mod lab;
+mod netpeer;
 mod procfs;
 mod prom;
+mod sync;
 mod table;
 
 use std::path::PathBuf;
@@ -38,6 +41,15 @@ enum Command {
     /// Converge N ServiceImports with causeway's controller and with the upstream mcs-api
     /// servicecontroller on lab cluster 1; compare time, API writes, resync writes, RSS and CPU.
     Imports(imports::ImportsArgs),
+    /// Cross-cluster sync: N exported services across 2 lab clusters, then endpoint changes;
+    /// propagation latency, writes per change, convergence time, controller RSS.
+    Sync(sync::SyncArgs),
+    /// netpeer: program N peer nodes from scratch in a namespace, then a no-op resync; and
+    /// iperf3 throughput across the peering vs within one cluster.
+    Netpeer(netpeer::NetpeerArgs),
+    /// DNS: causeway dns against CoreDNS's multicluster option on the same imports, loaded by
+    /// dnsperf: QPS, latency, RSS, time to resolvable.
+    Dns(dns::DnsArgs),
 }
 
 /// Where the workspace's files live (for `tools/…` scripts), from the crate's build location.
@@ -66,6 +78,9 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Lab(args) => lab::run(args).await,
             Command::Imports(args) => imports::run(args).await,
+            Command::Sync(args) => sync::run(args).await,
+            Command::Netpeer(args) => netpeer::run(args).await,
+            Command::Dns(args) => dns::run(args).await,
         }
     });
     match result {
