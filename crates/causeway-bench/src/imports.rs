@@ -13,7 +13,7 @@
 
 mod apiserver;
 mod converge;
-mod daemon;
+pub(crate) mod daemon;
 mod objects;
 
 use std::io::Write;
