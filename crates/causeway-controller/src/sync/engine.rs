@@ -1,7 +1,7 @@
 //! The sync engine: on every change anywhere, recompute the clusterset view for this cluster and
 //! write only what differs (leader only). See the parent module for the data flow.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -28,7 +28,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Config};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::{Notify, watch};
 
 use super::cluster::{ClusterWatch, scoped};
@@ -329,6 +329,29 @@ async fn reload_members(
     notify.notify_one();
 }
 
+/// A member's controller-manager slices by `(namespace, kubernetes.io/service-name)`.
+type SlicesByService = HashMap<(String, String), Vec<Arc<EndpointSlice>>>;
+
+fn slices_by_service(c: &ClusterWatch) -> SlicesByService {
+    let mut out = SlicesByService::new();
+    for slice in c.slices.state() {
+        if let (Some(ns), Some(service)) = (
+            slice.namespace(),
+            slice.labels().get(LABEL_K8S_SERVICE_NAME),
+        ) {
+            out.entry((ns, service.clone())).or_default().push(slice);
+        }
+    }
+    out
+}
+
+/// What one pass wants to exist locally; anything else the sync made is stale.
+#[derive(Default)]
+struct Wanted {
+    imports: BTreeSet<(String, String)>,
+    slices: BTreeMap<(String, String), EndpointSlice>,
+}
+
 /// One recomputation.
 struct Pass<'a> {
     client: &'a kube::Client,
@@ -360,23 +383,18 @@ impl Pass<'_> {
                 keys.insert((e.namespace().unwrap_or_default(), e.name_any()));
             }
         }
-        let mut wanted_imports = BTreeSet::new();
-        let mut wanted_slices: BTreeMap<(String, String), EndpointSlice> = BTreeMap::new();
+        // Each member's controller-manager slices, grouped by Service once per pass (not once per
+        // service: that made a pass quadratic in the number of exported services).
+        let sources: Vec<SlicesByService> = usable.iter().map(|c| slices_by_service(c)).collect();
+        let mut wanted = Wanted::default();
         for (ns, name) in &keys {
             errors += self
-                .service(
-                    ns,
-                    name,
-                    &usable,
-                    &held,
-                    &mut wanted_imports,
-                    &mut wanted_slices,
-                )
+                .service(ns, name, &usable, &sources, &held, &mut wanted)
                 .await;
         }
-        errors += self.converge_slices(&wanted_slices, &held).await;
+        errors += self.converge_slices(&wanted.slices, &held).await;
         if held.is_empty() {
-            errors += self.delete_stale_imports(&wanted_imports).await;
+            errors += self.delete_stale_imports(&wanted.imports).await;
         }
         errors
     }
@@ -388,9 +406,9 @@ impl Pass<'_> {
         ns: &String,
         name: &String,
         usable: &[&ClusterWatch],
+        sources: &[SlicesByService],
         held: &BTreeSet<&str>,
-        wanted_imports: &mut BTreeSet<(String, String)>,
-        wanted_slices: &mut BTreeMap<(String, String), EndpointSlice>,
+        wanted: &mut Wanted,
     ) -> usize {
         let mut errors = 0;
         let views: Vec<_> = usable
@@ -423,7 +441,7 @@ impl Pass<'_> {
         if self.local.namespaces.get(&ObjectRef::new(ns)).is_none() {
             return errors;
         }
-        wanted_imports.insert((ns.clone(), name.clone()));
+        wanted.imports.insert((ns.clone(), name.clone()));
         let current = self.local.imports.get(&ObjectRef::new(name).within(ns));
         if current
             .as_deref()
@@ -449,23 +467,18 @@ impl Pass<'_> {
             );
         }
         let derived = (!import.headless).then(|| derived_service_name(ns, name));
-        for c in usable {
+        let key = (ns.clone(), name.clone());
+        for (c, by_service) in usable.iter().zip(sources) {
             if held.contains(c.id.as_str()) {
                 continue;
             }
             let Some(served) = import.served_ports.get(&c.id) else {
                 continue;
             };
-            let sources: Vec<Arc<EndpointSlice>> = c
-                .slices
-                .state()
-                .into_iter()
-                .filter(|s| {
-                    s.metadata.namespace.as_deref() == Some(ns.as_str())
-                        && s.labels().get(LABEL_K8S_SERVICE_NAME) == Some(name)
-                })
-                .collect();
-            let refs: Vec<&EndpointSlice> = sources.iter().map(AsRef::as_ref).collect();
+            let refs: Vec<&EndpointSlice> = by_service
+                .get(&key)
+                .map(|v| v.iter().map(AsRef::as_ref).collect())
+                .unwrap_or_default();
             let target = SliceTarget {
                 namespace: ns,
                 service: name,
@@ -479,7 +492,7 @@ impl Pass<'_> {
                     .labels
                     .get_or_insert_default()
                     .insert(LABEL_SYNCED.to_owned(), "true".to_owned());
-                wanted_slices.insert((ns.clone(), slice.name_any()), slice);
+                wanted.slices.insert((ns.clone(), slice.name_any()), slice);
             }
         }
         errors
@@ -683,10 +696,12 @@ impl Pass<'_> {
                 }
             }
         }
+        let by_key: HashMap<(String, String), &Arc<EndpointSlice>> = existing
+            .iter()
+            .map(|s| ((s.namespace().unwrap_or_default(), s.name_any()), s))
+            .collect();
         for ((ns, name), slice) in wanted {
-            let current = existing
-                .iter()
-                .find(|s| s.namespace().as_deref() == Some(ns.as_str()) && &s.name_any() == name);
+            let current = by_key.get(&(ns.clone(), name.clone()));
             if current.is_some_and(|c| slice_matches(c, slice)) {
                 continue;
             }
@@ -796,28 +811,15 @@ fn import_matches(current: &ServiceImport, want: &ImportView) -> bool {
 
 /// Whether a live MCS slice equals the desired one in everything the sync writes.
 fn slice_matches(current: &EndpointSlice, want: &EndpointSlice) -> bool {
-    let pick = |s: &EndpointSlice| -> Value {
-        json!({
-            "labels": s.metadata.labels,
-            "owners": s.metadata.owner_references.as_ref().map(|o| o.iter().map(|r| r.uid.clone()).collect::<Vec<_>>()),
-            "addressType": s.address_type,
-            "endpoints": s.endpoints,
-            "ports": s.ports,
-        })
+    let owners = |s: &EndpointSlice| {
+        s.metadata
+            .owner_references
+            .as_ref()
+            .map(|o| o.iter().map(|r| r.uid.clone()).collect::<Vec<_>>())
     };
-    pick(current) == pick(want)
-}
-
-/// Reads the local cluster's member list for `causeway status`-like reporting.
-pub fn describe(clusters: &[ClusterWatch]) -> Vec<(String, bool, Option<String>)> {
-    clusters
-        .iter()
-        .map(|c| {
-            (
-                c.id.clone(),
-                c.health.synced() && c.health.failing_for().is_none(),
-                c.health.last_error(),
-            )
-        })
-        .collect()
+    current.metadata.labels == want.metadata.labels
+        && owners(current) == owners(want)
+        && current.address_type == want.address_type
+        && current.endpoints == want.endpoints
+        && current.ports == want.ports
 }
