@@ -207,7 +207,18 @@ async fn peer_outage_bad_credentials_and_restart() {
         .await;
         assert_eq!(ev.regarding.and_then(|r| r.name).as_deref(), Some("peer-broken"));
         Api::<Secret>::namespaced(c1.clone(), &ns).delete("peer-broken", &DeleteParams::default()).await.unwrap();
-        tokio::time::sleep(Duration::from_secs(6)).await;
+        // Let everything settle first (the controller-manager may still be publishing slices):
+        // the controller's write count must stand still for 3 s.
+        let mut last = (writes(&metrics(port).await.unwrap()), Instant::now());
+        let settled = Instant::now();
+        while last.1.elapsed() < Duration::from_secs(3) {
+            assert!(settled.elapsed() < Duration::from_secs(60), "the controller never stopped writing:\n{}", ctl.log_text());
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let now = writes(&metrics(port).await.unwrap());
+            if now != last.0 {
+                last = (now, Instant::now());
+            }
+        }
 
         // Restart: nothing changed, so nothing is written.
         ctl.terminate().await;

@@ -29,6 +29,9 @@ pub struct Context {
     pub metrics: Metrics,
     /// Consecutive failures per import, for back-off.
     pub failures: Mutex<HashMap<ObjectRef<ServiceImport>, u32>>,
+    /// True once the import, Service and slice caches completed their first list; before that
+    /// a missing derived Service may only be not-yet-seen, so nothing is written.
+    pub caches_synced: std::sync::atomic::AtomicBool,
     /// Writes this replica made that its cache may not show yet, so a reconcile racing its own
     /// watch event does not write the same thing twice.
     pub written: Mutex<HashMap<(&'static str, String, String), Written>>,

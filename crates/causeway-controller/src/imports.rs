@@ -40,6 +40,11 @@ pub async fn reconcile(import: Arc<ServiceImport>, ctx: Arc<Context>) -> Result<
     if import.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
+    if !ctx.caches_synced.load(std::sync::atomic::Ordering::Acquire) {
+        // The controller's trigger stream can run before the Service and slice caches are
+        // filled; comparing against them now would rewrite what already exists.
+        return Ok(Action::requeue(Duration::from_millis(200)));
+    }
     let started = Instant::now();
     ctx.metrics.reconciles.inc();
     let result = apply(&import, &ctx).await;

@@ -135,6 +135,7 @@ pub async fn run(
         metrics: metrics.clone(),
         failures: Mutex::new(HashMap::new()),
         written: Mutex::new(HashMap::new()),
+        caches_synced: std::sync::atomic::AtomicBool::new(false),
     });
 
     {
@@ -143,10 +144,13 @@ pub async fn run(
             service_reader.clone(),
             slice_reader.clone(),
         );
+        let ctx = ctx.clone();
         tokio::spawn(async move {
             wait_synced(&imports).await;
             wait_synced(&services).await;
             wait_synced(&slices).await;
+            ctx.caches_synced
+                .store(true, std::sync::atomic::Ordering::Release);
             tracing::info!("caches synced; ready");
             let _ = ready.send(true);
         });
