@@ -409,7 +409,8 @@ fn kcm_args(paths: &LabPaths, plan: &ClusterPlan) -> Vec<String> {
 }
 
 /// Stops cluster `index`'s kube-apiserver and starts it again with the same flags, waiting until
-/// it is ready: for tests that a component survives an apiserver restart.
+/// it is ready (its controller-manager is restarted too): for tests that a component survives an
+/// apiserver restart.
 pub async fn restart_apiserver(paths: &LabPaths, index: u8) -> Result<()> {
     let state = LabState::load(paths)?.ok_or(Error::NotUp)?;
     state.check_index(index)?;
@@ -426,5 +427,19 @@ pub async fn restart_apiserver(paths: &LabPaths, index: u8) -> Result<()> {
         &paths.pid_dir(),
     )?;
     let client = crate::admin_client(paths, index).await?;
-    ready::wait_apiserver(&client, &started, &bin).await
+    ready::wait_apiserver(&client, &started, &bin).await?;
+    // The controller-manager's informers come back from a dead apiserver only after their
+    // back-off, and its EndpointSlice controller meanwhile backs off on "Node not found" for
+    // every new pod: restart it too, so the cluster is whole again when this returns.
+    let kcm = format!("c{index}-kube-controller-manager");
+    process::stop_one(&paths.pid_dir(), &kcm, std::time::Duration::from_secs(5));
+    let kcm_bin = state.bin_dir.join("kube-controller-manager");
+    let started = process::spawn(
+        &kcm,
+        &kcm_bin,
+        &kcm_args(paths, &plan),
+        &paths.log(index, "kube-controller-manager"),
+        &paths.pid_dir(),
+    )?;
+    ready::check_running(&started, &kcm_bin)
 }
