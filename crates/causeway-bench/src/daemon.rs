@@ -1,4 +1,4 @@
-//! A controller under test as a real child process: started with its output in a log file,
+//! A daemon under test (a controller, a DNS server) as a real child process: started with its output in a log file,
 //! SIGTERMed (then killed) on stop, killed when dropped; its CPU and memory come from `/proc`,
 //! and causeway's admin server (`/readyz`, `/metrics`) is read over plain HTTP/1.0 on loopback.
 
@@ -13,7 +13,7 @@ use tokio::process::{Child, Command};
 
 use crate::{procfs, prom};
 
-/// A running controller process.
+/// A running daemon process.
 pub struct Daemon {
     child: Child,
     /// Its PID.
@@ -68,6 +68,11 @@ impl Daemon {
     /// True while the process runs.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Resident memory now (`VmRSS`), KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        procfs::status_kib(self.pid, "VmRSS")
     }
 
     /// Peak resident memory (`VmHWM`), KiB.
@@ -228,4 +233,32 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, Stri
         .and_then(|c| c.parse().ok())
         .with_context(|| format!("GET http://{addr}{path}: no HTTP status line"))?;
     Ok((code, body.to_owned()))
+}
+
+/// Namespace of the benchmarks' Leases.
+pub const LEASE_NAMESPACE: &str = "causeway-system";
+
+/// `causeway controller` flags for a benchmark: admin server on `admin`, a short Lease `lease` in
+/// [`LEASE_NAMESPACE`] (fast takeover), scoped to namespace `ns`.
+pub fn controller_args(kubeconfig: &Path, admin: SocketAddr, lease: &str, ns: &str) -> Vec<String> {
+    [
+        "controller",
+        "--kubeconfig",
+        &kubeconfig.display().to_string(),
+        "--admin-addr",
+        &admin.to_string(),
+        "--leader-election-namespace",
+        LEASE_NAMESPACE,
+        "--leader-election-id",
+        lease,
+        "--leader-election-lease-duration",
+        "4",
+        "--leader-election-renew-grace",
+        "2",
+        "--namespace",
+        ns,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
 }

@@ -26,8 +26,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use causeway_lab::state::LabState;
-use causeway_lab::{LabPaths, UpOptions};
+use causeway_lab::LabPaths;
+
+use crate::setup::{ensure_lab, run_tag};
 
 use self::objects::{Kind, Mix};
 use self::perf::{Load, Stats};
@@ -546,34 +547,6 @@ async fn load_one(
         );
     }
     Ok(())
-}
-
-async fn ensure_lab(paths: &LabPaths, cluster: u8) -> anyhow::Result<()> {
-    let running = LabState::load(paths)
-        .ok()
-        .flatten()
-        .is_some_and(|s| s.complete && s.clusters >= cluster);
-    if !running {
-        eprintln!("causeway-bench: no running lab; starting one (2 clusters)");
-        causeway_lab::up(
-            paths,
-            &UpOptions {
-                clusters: cluster.max(2),
-            },
-        )
-        .await
-        .context("failed to start the lab")?;
-    }
-    Ok(())
-}
-
-/// A short tag unique to this run, for the namespace name.
-fn run_tag() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    format!("{}-{:04x}", std::process::id(), nanos & 0xffff)
 }
 
 fn ms(seconds: f64) -> String {

@@ -13,7 +13,6 @@
 
 mod apiserver;
 mod converge;
-pub(crate) mod daemon;
 mod objects;
 
 use std::io::Write;
@@ -22,19 +21,18 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use causeway_lab::state::LabState;
-use causeway_lab::{LabPaths, UpOptions};
+use causeway_lab::LabPaths;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, DeleteParams};
 
 use self::apiserver::Writes;
 use self::converge::Goal;
-use self::daemon::{Daemon, free_loopback_addr};
+use crate::daemon::{Daemon, LEASE_NAMESPACE, controller_args, free_loopback_addr};
 use crate::procfs;
+use crate::setup::{ensure_lab, run_tag};
 use crate::table::Table;
 
 /// Namespace of the benchmark's Lease.
-const LEASE_NAMESPACE: &str = "causeway-system";
 /// How long a namespace may take to disappear.
 const NAMESPACE_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -210,34 +208,6 @@ struct Opts {
     timing: converge::Timing,
 }
 
-async fn ensure_lab(paths: &LabPaths, cluster: u8) -> anyhow::Result<()> {
-    let running = LabState::load(paths)
-        .ok()
-        .flatten()
-        .is_some_and(|s| s.complete && s.clusters >= cluster);
-    if !running {
-        eprintln!("causeway-bench: no running lab; starting one (2 clusters)");
-        causeway_lab::up(
-            paths,
-            &UpOptions {
-                clusters: cluster.max(2),
-            },
-        )
-        .await
-        .context("failed to start the lab")?;
-    }
-    Ok(())
-}
-
-/// A short tag unique to this run, for namespace and Lease names.
-fn run_tag() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    format!("{}-{:04x}", std::process::id(), nanos & 0xffff)
-}
-
 /// Deletes a benchmark namespace, waiting for it to go; failures are reported, not fatal.
 async fn cleanup(client: &kube::Client, ns: &str) {
     eprintln!("causeway-bench: deleting namespace {ns}");
@@ -301,26 +271,7 @@ fn causeway_args(
     ns: &str,
     no_sync: bool,
 ) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "controller",
-        "--kubeconfig",
-        &kubeconfig.display().to_string(),
-        "--admin-addr",
-        &admin.to_string(),
-        "--leader-election-namespace",
-        LEASE_NAMESPACE,
-        "--leader-election-id",
-        lease,
-        "--leader-election-lease-duration",
-        "4",
-        "--leader-election-renew-grace",
-        "2",
-        "--namespace",
-        ns,
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
+    let mut args = controller_args(kubeconfig, admin, lease, ns);
     if no_sync {
         // The import side only, like the upstream controller: no member clusters, no exports.
         args.push("--sync=false".to_owned());

@@ -11,12 +11,14 @@
 //!
 //! Results go to stdout as tables; progress goes to stderr.
 
+mod daemon;
 mod dns;
 mod imports;
 mod lab;
 mod netpeer;
 mod procfs;
 mod prom;
+mod setup;
 mod sync;
 mod table;
 

@@ -38,12 +38,11 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 
 use self::objects::Workload;
-use crate::imports::daemon::{Daemon, free_loopback_addr};
+use crate::daemon::{Daemon, LEASE_NAMESPACE, controller_args, free_loopback_addr};
 use crate::table::Table;
 use crate::{procfs, prom};
 
 /// Namespace of the Leases (created by `causeway join`).
-const LEASE_NAMESPACE: &str = "causeway-system";
 /// How long a namespace may take to disappear.
 const NAMESPACE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Target: p99 change propagation.
@@ -255,34 +254,6 @@ async fn join(bin: &Path, paths: &LabPaths) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-fn controller_args(
-    kubeconfig: &Path,
-    admin: std::net::SocketAddr,
-    lease: &str,
-    ns: &str,
-) -> Vec<String> {
-    [
-        "controller",
-        "--kubeconfig",
-        &kubeconfig.display().to_string(),
-        "--admin-addr",
-        &admin.to_string(),
-        "--leader-election-namespace",
-        LEASE_NAMESPACE,
-        "--leader-election-id",
-        lease,
-        "--leader-election-lease-duration",
-        "4",
-        "--leader-election-renew-grace",
-        "2",
-        "--namespace",
-        ns,
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect()
 }
 
 fn start_controller(s: &Setup<'_>, cluster: u8) -> anyhow::Result<Daemon> {

@@ -6,26 +6,32 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
-use crate::procfs;
+use crate::daemon::Daemon;
 
-/// A running DNS server.
+/// A running DNS server: a [`Daemon`] that answers on `addr`.
 pub struct Server {
     /// Row label (`causeway dns`, `CoreDNS v1.14.7`).
     pub name: String,
     /// Where it answers (UDP and TCP).
     pub addr: SocketAddr,
-    /// Its PID.
-    pub pid: u32,
-    /// Its log file.
-    pub log: PathBuf,
-    /// When it was spawned.
-    pub started: Instant,
-    child: Child,
+    daemon: Daemon,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Daemon;
+    fn deref(&self) -> &Daemon {
+        &self.daemon
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Daemon {
+        &mut self.daemon
+    }
 }
 
 impl Server {
@@ -38,34 +44,10 @@ impl Server {
         addr: SocketAddr,
         log: &Path,
     ) -> anyhow::Result<Self> {
-        if let Some(dir) = log.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("failed to create {}", dir.display()))?;
-        }
-        let file = std::fs::File::create(log)
-            .with_context(|| format!("failed to create {}", log.display()))?;
-        let err = file.try_clone().context("failed to clone a log handle")?;
-        let mut cmd = Command::new(bin);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(file)
-            .stderr(err)
-            .kill_on_drop(true);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let started = Instant::now();
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("failed to start {}", bin.display()))?;
-        let pid = child.id().context("the started process has no PID")?;
         Ok(Self {
             name: name.to_owned(),
             addr,
-            pid,
-            log: log.to_owned(),
-            started,
-            child,
+            daemon: Daemon::start(bin, args, env, log, None)?,
         })
     }
 
@@ -119,51 +101,6 @@ impl Server {
             .with_context(|| format!("failed to write {}", conf.display()))?;
         let args = vec!["-conf".to_owned(), conf.display().to_string()];
         Self::spawn(name, bin, &args, &[], addr, log)
-    }
-
-    /// True while the process runs.
-    pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// Resident memory now (`VmRSS`), KiB.
-    pub fn rss_kib(&self) -> Option<u64> {
-        procfs::status_kib(self.pid, "VmRSS")
-    }
-
-    /// Peak resident memory (`VmHWM`), KiB.
-    pub fn peak_kib(&self) -> Option<u64> {
-        procfs::status_kib(self.pid, "VmHWM")
-    }
-
-    /// CPU seconds used so far.
-    pub fn cpu_seconds(&self) -> Option<f64> {
-        procfs::cpu_seconds(self.pid)
-    }
-
-    /// The last `n` lines of the log.
-    pub fn log_tail(&self, n: usize) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
-    }
-
-    /// SIGTERM, wait up to 15 s, then SIGKILL.
-    pub async fn stop(&mut self) {
-        if self.alive()
-            && let Ok(pid) = i32::try_from(self.pid)
-        {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-        }
-        if tokio::time::timeout(Duration::from_secs(15), self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
-        }
     }
 }
 
