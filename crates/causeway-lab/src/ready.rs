@@ -158,3 +158,25 @@ pub fn http_get_local(port: u16, path: &str) -> Option<String> {
     stream.read_to_string(&mut buf).ok()?;
     buf.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
 }
+
+/// Waits until the apiserver authorizes by RBAC: `/readyz` can pass before the RBAC authorizer has
+/// loaded its roles, and until then every non-admin user gets 403. Probed as `system:kube-proxy`,
+/// whose rights come only from the default `system:node-proxier` binding.
+pub async fn wait_rbac(paths: &crate::LabPaths, cluster: u8) -> Result<()> {
+    let client =
+        crate::kubeconfig::client_from_file(&paths.user_kubeconfig(cluster, "kube-proxy")).await?;
+    let services: Api<k8s_openapi::api::core::v1::Service> = Api::all(client);
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        match services
+            .list(&kube::api::ListParams::default().limit(1))
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(Error::kube("wait for RBAC authorization", cluster)(e)),
+        }
+    }
+}

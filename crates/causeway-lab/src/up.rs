@@ -255,6 +255,7 @@ async fn start_clusters(
         )?;
         ready::install_crds(&client, plan.index).await?;
         ready::wait_default_sa(&client, plan.index, &kcm, &kcm_bin).await?;
+        ready::wait_rbac(paths, plan.index).await?;
         eprintln!(
             "lab: cluster {} ready (CRDs installed) after {:.1} s",
             plan.index,
@@ -428,6 +429,7 @@ pub async fn restart_apiserver(paths: &LabPaths, index: u8) -> Result<()> {
     )?;
     let client = crate::admin_client(paths, index).await?;
     ready::wait_apiserver(&client, &started, &bin).await?;
+    ready::wait_rbac(paths, index).await?;
     // The controller-manager's informers come back from a dead apiserver only after their
     // back-off, and its EndpointSlice controller meanwhile backs off on "Node not found" for
     // every new pod: restart it too, so the cluster is whole again when this returns.
