@@ -157,7 +157,7 @@ pub async fn run(args: DnsArgs) -> anyhow::Result<ExitCode> {
     let log_dir = paths.root().join("bench-logs");
     let ns = format!("cw-bench-dns-{}", run_tag());
 
-    objects::create_namespace(&client, &ns).await?;
+    crate::objects::create_namespace(&client, &ns, "dns").await?;
     eprintln!(
         "causeway-bench: creating {} ServiceImports ({} % Headless with {} endpoints each) in \
          {ns}, {} in flight",
@@ -194,7 +194,7 @@ pub async fn run(args: DnsArgs) -> anyhow::Result<ExitCode> {
         Err(e) => Err(e),
     };
     eprintln!("causeway-bench: deleting namespace {ns}");
-    match objects::delete_namespace(&client, &ns, NAMESPACE_TIMEOUT).await {
+    match crate::objects::delete_namespace(&client, &ns, NAMESPACE_TIMEOUT).await {
         Ok(s) => eprintln!("causeway-bench: namespace {ns} gone after {s:.1} s"),
         Err(err) => eprintln!("causeway-bench: WARNING: {err:#}"),
     }

@@ -147,7 +147,7 @@ pub async fn run(args: ImportsArgs) -> anyhow::Result<ExitCode> {
 
     // (1) The apiserver's ceiling.
     let ceiling_ns = format!("cw-bench-ceiling-{tag}");
-    objects::create_namespace(&client, &ceiling_ns).await?;
+    crate::objects::create_namespace(&client, &ceiling_ns, "imports").await?;
     eprintln!(
         "causeway-bench: apiserver ceiling: {count} Service creates + {count} PATCHes, \
          {concurrency} in flight, in {ceiling_ns}"
@@ -211,7 +211,7 @@ struct Opts {
 /// Deletes a benchmark namespace, waiting for it to go; failures are reported, not fatal.
 async fn cleanup(client: &kube::Client, ns: &str) {
     eprintln!("causeway-bench: deleting namespace {ns}");
-    match objects::delete_namespace(client, ns, NAMESPACE_TIMEOUT).await {
+    match crate::objects::delete_namespace(client, ns, NAMESPACE_TIMEOUT).await {
         Ok(s) => eprintln!("causeway-bench: namespace {ns} gone after {s:.1} s"),
         Err(err) => eprintln!("causeway-bench: WARNING: {err:#}"),
     }
@@ -291,7 +291,7 @@ async fn run_ours(
 ) -> anyhow::Result<(Row, f64)> {
     let lease = format!("cw-bench-{tag}");
     let no_sync = supports_flag(bin, "--sync").await;
-    objects::create_namespace(client, ns).await?;
+    crate::objects::create_namespace(client, ns, "imports").await?;
     let create_s = create(client, ns, opts).await?;
     let mut row = Row {
         name: "causeway".to_owned(),
@@ -377,7 +377,7 @@ async fn run_upstream(
     opts: &Opts,
     log_dir: &Path,
 ) -> anyhow::Result<Row> {
-    objects::create_namespace(client, ns).await?;
+    crate::objects::create_namespace(client, ns, "imports").await?;
     create(client, ns, opts).await?;
     let mut row = Row {
         name: "mcs-api upstream".to_owned(),

@@ -16,6 +16,7 @@ mod dns;
 mod imports;
 mod lab;
 mod netpeer;
+mod objects;
 mod procfs;
 mod prom;
 mod setup;

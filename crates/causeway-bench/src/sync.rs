@@ -542,8 +542,8 @@ async fn cleanup(s: &Setup<'_>, daemons: &mut [Daemon]) {
     objects::delete_pods(s.c2, s.ns).await;
     let t = Instant::now();
     let (a, b) = tokio::join!(
-        objects::delete_namespace(s.c1, s.ns, NAMESPACE_TIMEOUT),
-        objects::delete_namespace(s.c2, s.ns, NAMESPACE_TIMEOUT)
+        crate::objects::delete_namespace(s.c1, s.ns, NAMESPACE_TIMEOUT),
+        crate::objects::delete_namespace(s.c2, s.ns, NAMESPACE_TIMEOUT)
     );
     for (cluster, res) in [(1, a), (2, b)] {
         if let Err(err) = res {

@@ -2,21 +2,18 @@
 //! (no controller needed) and Headless ServiceImports with one MCS EndpointSlice each, whose
 //! endpoints carry hostnames; plus the namespace they live in.
 
-use std::future::Future;
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use causeway_api::names::{LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER, MCS_GROUP};
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
-use kube::core::{ApiResource, GroupVersionKind};
+use kube::api::{Api, DynamicObject, PostParams};
 use serde_json::json;
 
-/// Label on every namespace the benchmark creates (the same as `causeway-bench imports`).
-pub const BENCH_LABEL: &str = "causeway.multicluster.x-k8s.io/bench";
+use crate::objects::{import_name, service_import_resource, with_retries};
+
 /// `multicluster.kubernetes.io/source-cluster` of every hand-made slice: the `<clusterid>` of
 /// per-pod names and headless SRV targets.
 pub const SOURCE_CLUSTER: &str = "bench-c1";
@@ -59,20 +56,6 @@ impl Mix {
     pub fn indices(&self, kind: Kind) -> Vec<usize> {
         (0..self.count).filter(|i| self.kind(*i) == kind).collect()
     }
-}
-
-/// The v1beta1 ServiceImport resource (causeway's CRDs also serve it as v1alpha1, which CoreDNS
-/// reads).
-pub fn service_import_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk(MCS_GROUP, "v1beta1", "ServiceImport"),
-        "serviceimports",
-    )
-}
-
-/// Name of import `i`.
-pub fn import_name(i: usize) -> String {
-    format!("svc-{i:05}")
 }
 
 /// The ClusterSet VIP of import `i`: 10.43.128.0/17 upwards (inside cluster 1's Service CIDR,
@@ -134,39 +117,6 @@ pub fn slice_object(name: &str, i: usize, endpoints: usize) -> anyhow::Result<En
     .context("failed to build an EndpointSlice")
 }
 
-/// Runs `op` up to 3 times; a 409 (already exists) counts as success.
-async fn with_retries<F, Fut>(what: &str, mut op: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), kube::Error>>,
-{
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match op().await {
-            Ok(()) => return Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
-            Err(err) if attempt < 3 => {
-                eprintln!("causeway-bench: {what} failed (attempt {attempt}, retrying): {err}");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(err) => return Err(err).with_context(|| format!("failed to {what}")),
-        }
-    }
-}
-
-/// Creates namespace `name`, labelled as the benchmark's.
-pub async fn create_namespace(client: &kube::Client, name: &str) -> anyhow::Result<()> {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace = serde_json::from_value(json!({
-        "metadata": {"name": name, "labels": {BENCH_LABEL: "true"}}
-    }))?;
-    with_retries(&format!("create namespace {name}"), || async {
-        api.create(&PostParams::default(), &ns).await.map(|_| ())
-    })
-    .await
-}
-
 /// Creates import `i` of `kind` (and its slice when headless).
 pub async fn create_one(
     client: &kube::Client,
@@ -214,31 +164,6 @@ pub async fn create_all(
         .try_collect::<Vec<()>>()
         .await?;
     Ok(t.elapsed().as_secs_f64())
-}
-
-/// Deletes namespace `name` and waits up to `timeout` until it is gone. Returns seconds.
-pub async fn delete_namespace(
-    client: &kube::Client,
-    name: &str,
-    timeout: Duration,
-) -> anyhow::Result<f64> {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let t = Instant::now();
-    match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(0.0),
-        Err(err) => return Err(err).with_context(|| format!("failed to delete namespace {name}")),
-    }
-    while t.elapsed() < timeout {
-        if api.get_opt(name).await?.is_none() {
-            return Ok(t.elapsed().as_secs_f64());
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    bail!(
-        "namespace {name} still exists {} s after deletion",
-        timeout.as_secs()
-    )
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use std::process::Stdio;
 use anyhow::{Context, bail};
 use tokio::process::Command;
 
-use super::objects::{Kind, Mix, PORT_NAME, import_name};
+use super::objects::{Kind, Mix, PORT_NAME};
+use crate::objects::import_name;
 
 /// One line of the query file: a name and a record type.
 #[derive(Clone, Debug, PartialEq, Eq)]

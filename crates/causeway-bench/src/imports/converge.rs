@@ -10,7 +10,8 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DynamicObject, ListParams};
 
-use super::objects::{service_import_resource, slice_name};
+use super::objects::slice_name;
+use crate::objects::service_import_resource;
 
 /// How far a namespace has converged.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -3,21 +3,20 @@
 //! pod IP through `pods/status`, as a kubelet would), and a ServiceExport. No kubelet runs, so
 //! pods are deleted with grace 0 before their namespace, or it would stay Terminating.
 
-use std::future::Future;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+
+use crate::objects::{BENCH_LABEL, with_retries};
 use causeway_api::ServiceExport;
 use causeway_api::names::LABEL_K8S_SERVICE_NAME;
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{Node, Pod, Service, ServiceAccount};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-/// Label on every namespace and Node the benchmark creates.
-pub const BENCH_LABEL: &str = "causeway.multicluster.x-k8s.io/bench";
 /// Pod IPs of the initial endpoints start here (10.44.64.0, inside cluster 2's pod CIDR).
 const INITIAL_BASE: u32 = 0x0a2c_4000;
 /// Pod IPs given by the endpoint changes start here (10.44.128.0).
@@ -54,37 +53,9 @@ pub fn change_target(j: usize, services: usize, endpoints: usize) -> (usize, usi
     (j % services, (j / services) % endpoints)
 }
 
-/// Runs `op` up to 3 times; a 409 (already exists) counts as success.
-pub async fn with_retries<F, Fut, T>(what: &str, mut op: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, kube::Error>>,
-{
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match op().await {
-            Ok(_) => return Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
-            Err(err) if attempt < 3 => {
-                eprintln!("causeway-bench: {what} failed (attempt {attempt}, retrying): {err}");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(err) => return Err(err).with_context(|| format!("failed to {what}")),
-        }
-    }
-}
-
 /// Creates namespace `name` (labelled) and waits for its `default` ServiceAccount (pods need it).
 pub async fn create_namespace(client: &kube::Client, name: &str) -> anyhow::Result<()> {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace = serde_json::from_value(json!({
-        "metadata": {"name": name, "labels": {BENCH_LABEL: "sync"}}
-    }))?;
-    with_retries(&format!("create namespace {name}"), || async {
-        api.create(&PostParams::default(), &ns).await
-    })
-    .await?;
+    crate::objects::create_namespace(client, name, "sync").await?;
     let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), name);
     let t = Instant::now();
     while sas.get_opt("default").await?.is_none() {
@@ -212,68 +183,6 @@ pub async fn delete_pods(client: &kube::Client, ns: &str) {
     if let Err(err) = pods.delete_collection(&now, &ListParams::default()).await {
         eprintln!("causeway-bench: WARNING: failed to delete the pods of {ns}: {err}");
     }
-}
-
-/// Deletes namespace `name` and waits up to `timeout`; after a third of it, strips the
-/// finalizers of ServiceImports left in it (their controller may be gone). Returns seconds.
-pub async fn delete_namespace(
-    client: &kube::Client,
-    name: &str,
-    timeout: Duration,
-) -> anyhow::Result<f64> {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let t = Instant::now();
-    match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(0.0),
-        Err(err) => return Err(err).with_context(|| format!("failed to delete namespace {name}")),
-    }
-    let mut stripped = false;
-    while t.elapsed() < timeout {
-        if api.get_opt(name).await?.is_none() {
-            return Ok(t.elapsed().as_secs_f64());
-        }
-        if !stripped && t.elapsed() > timeout / 3 {
-            stripped = true;
-            strip_import_finalizers(client, name).await?;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    bail!(
-        "namespace {name} still exists {} s after deletion",
-        timeout.as_secs()
-    )
-}
-
-async fn strip_import_finalizers(client: &kube::Client, ns: &str) -> anyhow::Result<()> {
-    let api: Api<causeway_api::ServiceImport> = Api::namespaced(client.clone(), ns);
-    let list = api.list_metadata(&ListParams::default()).await?;
-    let patch = json!({"metadata": {"finalizers": null}});
-    let mut n = 0;
-    for item in list.items {
-        if item
-            .metadata
-            .finalizers
-            .as_ref()
-            .is_some_and(|f| !f.is_empty())
-            && let Some(name) = item.metadata.name
-        {
-            match api
-                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-            {
-                Ok(_) => n += 1,
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(err) => return Err(err).context("failed to remove finalizers"),
-            }
-        }
-    }
-    if n > 0 {
-        eprintln!(
-            "causeway-bench: {ns} still terminating; removed finalizers of {n} ServiceImports"
-        );
-    }
-    Ok(())
 }
 
 /// Deletes Node `name` (404 is fine).
