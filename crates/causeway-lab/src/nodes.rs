@@ -114,6 +114,11 @@ pub fn ensure_network(
             "link",
             "add",
             "cni0",
+            // A fixed address, as the bridge CNI plugin sets one: otherwise the bridge takes the
+            // lowest MAC of its ports and changes it when that pod goes, and every other pod on
+            // the node sends to a stale gateway MAC until its ARP entry expires (seconds).
+            "address",
+            &node.vtep_mac.replacen("0e:c0", "0e:c1", 1),
             "mtu",
             &POD_MTU.to_string(),
             "type",
