@@ -21,8 +21,9 @@ use causeway_netpeer::agent::{self, AgentConfig, Metrics};
 use causeway_netpeer::check::peer_status;
 use causeway_netpeer::desired::{DEFAULT_VXLAN_DEVICE, LocalConfig, check_cidrs, desired_state};
 use causeway_netpeer::ipnet::Ipv4Net;
+use causeway_netpeer::link::{FLANNEL_VXLAN_PORT, VXLAN_OVERHEAD, check_link};
 use causeway_netpeer::oneshot::SeedConfig;
-use causeway_netpeer::reconcile::plan_once;
+use causeway_netpeer::reconcile::{mtu_check, plan_once};
 use causeway_netpeer::{Dataplane, NetlinkDataplane, cleanup, parse_peers, reconcile_once};
 use causeway_runtime::{AdminArgs, ClientArgs, admin, shutdown};
 use clap::{Args, Subcommand};
@@ -43,8 +44,9 @@ enum NetpeerSubcommand {
     /// Run the node agent: watch the peer cluster's Nodes and keep neighbour, FDB, route and
     /// NAT-exemption entries for every peer node on this node (one per node, hostNetwork).
     Run(RunArgs),
-    /// Report, per peer node, whether this node holds its entries (exit code 1 if an accepted
-    /// peer's entries or the NAT table are missing, or a probe fails; rejected Nodes are listed).
+    /// Report, per peer node, whether this node holds its entries (exit code 1 if the VXLAN
+    /// device's VNI or UDP port does not match the peers, an accepted peer's entries or the NAT
+    /// table are missing, or a probe fails; rejected Nodes and MTU warnings are listed).
     Check(CheckArgs),
     /// Remove every entry netpeer owns on this node (routes with protocol 156, neighbours and FDB
     /// entries of the peer cluster on the VXLAN device, the nft table ip causeway-netpeer).
@@ -82,13 +84,36 @@ struct ClusterArgs {
     /// flannel's VXLAN device.
     #[arg(long, env = "CAUSEWAY_VXLAN_DEVICE", default_value = DEFAULT_VXLAN_DEVICE)]
     vxlan_device: String,
-    /// flannel's VXLAN VNI; peer nodes must use the same.
+    /// flannel's VXLAN VNI; the local VXLAN device and every peer node must use the same.
     #[arg(long, env = "CAUSEWAY_VNI", default_value_t = 1)]
     vni: u32,
+    /// The peer cluster's VXLAN UDP port (flannel's Backend.Port; not published in its Node
+    /// annotations). The local VXLAN device must use the same; nothing is applied otherwise.
+    #[arg(long, env = "CAUSEWAY_PEER_VXLAN_PORT", default_value_t = FLANNEL_VXLAN_PORT)]
+    peer_vxlan_port: u16,
+    /// flannel's DirectRouting: a peer node whose public IP is on-link (inside a link-scope
+    /// route of this node, read at start) gets a plain route via that IP, no neighbour or FDB
+    /// entry.
+    #[arg(long, env = "CAUSEWAY_DIRECT_ROUTING")]
+    direct_routing: bool,
 }
 
 impl ClusterArgs {
-    fn local_config(&self) -> anyhow::Result<LocalConfig> {
+    /// The local config; with `--direct-routing`, reads this node's on-link subnets.
+    async fn local_config(&self) -> anyhow::Result<LocalConfig> {
+        let mut config = self.static_config()?;
+        if config.direct_routing {
+            let dataplane = NetlinkDataplane::connect()?;
+            config.underlay_subnets = dataplane
+                .onlink_subnets(&config.vxlan_device)
+                .await
+                .context("failed to read this node's on-link subnets for --direct-routing")?;
+            tracing::info!(subnets = ?config.underlay_subnets, "direct routing to peers in these on-link subnets");
+        }
+        Ok(config)
+    }
+
+    fn static_config(&self) -> anyhow::Result<LocalConfig> {
         let Self {
             cluster_cidr,
             peer_cluster_cidr,
@@ -96,6 +121,8 @@ impl ClusterArgs {
             peer_service_cidr,
             vxlan_device,
             vni,
+            peer_vxlan_port,
+            direct_routing,
         } = self;
         check_cidrs(
             cluster_cidr,
@@ -105,6 +132,8 @@ impl ClusterArgs {
         )?;
         let mut config = LocalConfig::new(*vni, cluster_cidr.clone(), peer_cluster_cidr.clone());
         config.vxlan_device.clone_from(vxlan_device);
+        config.peer_vxlan_port = *peer_vxlan_port;
+        config.direct_routing = *direct_routing;
         Ok(config)
     }
 }
@@ -212,6 +241,9 @@ struct OneshotArgs {
     /// flannel's VXLAN VNI.
     #[arg(long, env = "CAUSEWAY_VNI", default_value_t = 1)]
     vni: u32,
+    /// The peer cluster's VXLAN UDP port; the local VXLAN device must use the same.
+    #[arg(long, env = "CAUSEWAY_PEER_VXLAN_PORT", default_value_t = FLANNEL_VXLAN_PORT)]
+    peer_vxlan_port: u16,
     /// Print the changes without applying them.
     #[arg(long)]
     dry_run: bool,
@@ -245,7 +277,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         dry_run,
         admin: admin_args,
     } = args;
-    let local = cluster.local_config()?;
+    let local = cluster.local_config().await?;
     if dry_run {
         let nodes = peer.list_nodes().await?;
         let parsed = parse_peers(&nodes, local.vni);
@@ -256,6 +288,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         desired.rejected.clear();
         let mut dataplane = NetlinkDataplane::connect()?;
         let plan = plan_once(&mut dataplane, &desired).await?;
+        for warning in mtu_check(&mut dataplane, &desired, None).await? {
+            out(&format!("mtu warning: {warning}\n"))?;
+        }
         return out(&plan.to_string());
     }
     let client = peer.client().await?;
@@ -287,16 +322,28 @@ async fn check(args: CheckArgs) -> anyhow::Result<()> {
         cluster,
         probe,
     } = args;
-    let local = cluster.local_config()?;
+    let local = cluster.local_config().await?;
     let nodes = peer.list_nodes().await?;
     let parsed = parse_peers(&nodes, local.vni);
     let desired = desired_state(&local, parsed.peers.clone())?;
     let mut dataplane = NetlinkDataplane::connect()?;
-    let actual = dataplane.read(&desired.ownership).await?;
+    let link = dataplane.vxlan_link(&local.vxlan_device).await?;
     let mut report = String::new();
     let mut ok = true;
+    match check_link(&link, &desired.vxlan) {
+        Ok(()) => {
+            let _ = writeln!(report, "vxlan device {link}: ok");
+        }
+        Err(err) => {
+            ok = false;
+            let _ = writeln!(report, "vxlan device {link}: MISMATCH: {err}");
+        }
+    }
+    let actual = dataplane.read(&desired.ownership).await?;
     for status in peer_status(&parsed.peers, &desired.state, &actual) {
-        ok &= status.ok();
+        // A peer the desired state left out (e.g. pod CIDR outside --peer-cluster-cidr) is
+        // listed as REJECTED with its reason below, like an unparsable Node.
+        ok &= status.rejected || status.ok();
         let _ = writeln!(report, "{status}");
     }
     // Rejected Nodes (e.g. not running flannel yet) are reported but do not fail the check: they
@@ -310,6 +357,22 @@ async fn check(args: CheckArgs) -> anyhow::Result<()> {
         report,
         "nat exemption table: {}",
         if nat_ok { "ok" } else { "MISSING or drifted" }
+    );
+    // A warning only: traffic still flows, fragmented or for small packets.
+    let warnings = mtu_check(&mut dataplane, &desired, None).await?;
+    for warning in &warnings {
+        let _ = writeln!(report, "mtu warning: {warning}");
+    }
+    let _ = writeln!(
+        report,
+        "mtu: {} MTU {} needs {} bytes on the route to each VXLAN peer: too small for {} of {} \
+         (first hop as this node routes it); the peers' own flannel MTU is not in their Node \
+         annotations and is not compared",
+        link.name,
+        link.mtu,
+        link.mtu.saturating_add(VXLAN_OVERHEAD),
+        warnings.len(),
+        desired.vxlan_peers.len(),
     );
     for addr in probe {
         let result =
@@ -365,6 +428,7 @@ async fn oneshot(args: OneshotArgs) -> anyhow::Result<()> {
         cidr2,
         vxlan_device,
         vni,
+        peer_vxlan_port,
         dry_run,
     } = args;
     let data = match from_configmap_file {
@@ -381,7 +445,7 @@ async fn oneshot(args: OneshotArgs) -> anyhow::Result<()> {
         .collect(),
     };
     let seed = SeedConfig::from_data(&data)?;
-    let desired = seed.desired(vni, &vxlan_device)?;
+    let desired = seed.desired(vni, &vxlan_device, peer_vxlan_port)?;
     let mut dataplane = NetlinkDataplane::connect()?;
     let plan = if dry_run {
         plan_once(&mut dataplane, &desired).await?
@@ -441,7 +505,7 @@ mod tests {
         let NetpeerSubcommand::Check(args) = w.command else {
             panic!("not check");
         };
-        let err = args.cluster.local_config().unwrap_err();
+        let err = args.cluster.static_config().unwrap_err();
         assert!(err.to_string().contains("overlaps"), "{err}");
     }
 }

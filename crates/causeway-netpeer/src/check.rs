@@ -1,8 +1,12 @@
 //! `causeway netpeer check`: per peer node, whether this node holds its neighbour, FDB entry and
 //! routes exactly as desired. Pure: desired state + actual state + peers in, a report out.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
+use ipnet::Ipv4Net;
+
+use crate::mac::MacAddr;
 use crate::peer::PeerNode;
 use crate::state::{FdbEntry, Neighbour, NetState, Route};
 
@@ -32,35 +36,46 @@ impl PeerStatus {
     }
 }
 
-/// Compares the desired entries of each peer with the actual state.
+/// Compares the desired entries of each peer with the actual state (maps by MAC and destination,
+/// so O(n log n) in the number of peers).
 pub fn peer_status(peers: &[PeerNode], desired: &NetState, actual: &NetState) -> Vec<PeerStatus> {
+    let mut want_neigh: BTreeMap<MacAddr, Vec<&Neighbour>> = BTreeMap::new();
+    for n in &desired.neighbours {
+        want_neigh.entry(n.mac).or_default().push(n);
+    }
+    let mut want_fdb: BTreeMap<MacAddr, Vec<&FdbEntry>> = BTreeMap::new();
+    for e in &desired.fdb {
+        want_fdb.entry(e.mac).or_default().push(e);
+    }
+    let want_route: BTreeMap<Ipv4Net, &Route> = desired.routes.iter().map(|r| (r.dst, r)).collect();
+    let have_route: BTreeMap<Ipv4Net, Vec<&Route>> =
+        actual.routes.iter().fold(BTreeMap::new(), |mut m, r| {
+            m.entry(r.dst).or_default().push(r);
+            m
+        });
     peers
         .iter()
         .map(|peer| {
-            let want_neigh: Vec<&Neighbour> = desired
-                .neighbours
+            let neigh = want_neigh
+                .get(&peer.vtep_mac)
+                .map_or(&[][..], Vec::as_slice);
+            let fdb = want_fdb.get(&peer.vtep_mac).map_or(&[][..], Vec::as_slice);
+            let routes: Vec<&Route> = peer
+                .pod_cidrs
                 .iter()
-                .filter(|n| n.mac == peer.vtep_mac)
-                .collect();
-            let want_fdb: Vec<&FdbEntry> = desired
-                .fdb
-                .iter()
-                .filter(|e| e.mac == peer.vtep_mac)
-                .collect();
-            let want_routes: Vec<&Route> = desired
-                .routes
-                .iter()
-                .filter(|r| peer.pod_cidrs.contains(&r.dst))
+                .filter_map(|c| want_route.get(c).copied())
                 .collect();
             PeerStatus {
                 name: peer.name.clone(),
                 public_ip: peer.public_ip,
-                neighbour: want_neigh.iter().all(|n| actual.neighbours.contains(*n)),
-                fdb: want_fdb.iter().all(|e| actual.fdb.contains(*e)),
-                routes: want_routes
-                    .iter()
-                    .all(|w| actual.routes.iter().any(|a| w.satisfied_by(a))),
-                rejected: want_routes.is_empty(),
+                neighbour: neigh.iter().all(|n| actual.neighbours.contains(*n)),
+                fdb: fdb.iter().all(|e| actual.fdb.contains(*e)),
+                routes: routes.iter().all(|w| {
+                    have_route
+                        .get(&w.dst)
+                        .is_some_and(|have| have.iter().any(|a| w.satisfied_by(a)))
+                }),
+                rejected: routes.is_empty(),
             }
         })
         .collect()

@@ -6,11 +6,13 @@
 //! underlay subnet: only a plain route per pod CIDR via the public IP. Plus NAT exemptions between
 //! every local and every peer cluster CIDR, both directions.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
 use crate::error::{Error, Result};
+use crate::link::{FLANNEL_VXLAN_PORT, VxlanExpect};
 use crate::peer::{PeerNode, overlaps, reject_overlaps};
 use crate::state::{FdbEntry, NatExemption, NatRules, Neighbour, NetState, Ownership, Route};
 
@@ -22,8 +24,10 @@ pub const DEFAULT_VXLAN_DEVICE: &str = "flannel.1";
 pub struct LocalConfig {
     /// VXLAN device name (default [`DEFAULT_VXLAN_DEVICE`]).
     pub vxlan_device: String,
-    /// Local VXLAN VNI; peers must match it.
+    /// Local VXLAN VNI; peers must match it, and so must the device (see [`crate::link`]).
     pub vni: u32,
+    /// The peer cluster's VXLAN UDP port; the local device must use the same.
+    pub peer_vxlan_port: u16,
     /// Local cluster CIDR(s) (flannel's `Network`, e.g. 10.42.0.0/16).
     pub local_cluster_cidrs: Vec<Ipv4Net>,
     /// Peer cluster CIDR(s) (e.g. 10.44.0.0/16).
@@ -44,6 +48,7 @@ impl LocalConfig {
         Self {
             vxlan_device: DEFAULT_VXLAN_DEVICE.to_owned(),
             vni,
+            peer_vxlan_port: FLANNEL_VXLAN_PORT,
             local_cluster_cidrs,
             peer_cluster_cidrs,
             direct_routing: false,
@@ -58,6 +63,14 @@ impl LocalConfig {
             peer_cluster_cidrs: self.peer_cluster_cidrs.clone(),
         }
     }
+
+    /// What the local VXLAN device must match.
+    pub fn vxlan_expect(&self) -> VxlanExpect {
+        VxlanExpect {
+            vni: self.vni,
+            peer_port: self.peer_vxlan_port,
+        }
+    }
 }
 
 /// The desired state plus the peers that had to be left out.
@@ -67,6 +80,10 @@ pub struct Desired {
     pub state: NetState,
     /// What causeway may change or remove.
     pub ownership: Ownership,
+    /// What the local VXLAN device must match before anything is applied.
+    pub vxlan: VxlanExpect,
+    /// Public IP → name of every peer reached over VXLAN (for path-MTU checks).
+    pub vxlan_peers: BTreeMap<Ipv4Addr, String>,
     /// Peers left out, with the reason.
     pub rejected: Vec<Error>,
 }
@@ -120,6 +137,7 @@ pub fn desired_state(config: &LocalConfig, peers: Vec<PeerNode>) -> Result<Desir
         ..NetState::default()
     };
     let mut macs = BTreeSet::new();
+    let mut vxlan_peers = BTreeMap::new();
     for peer in peers {
         if is_direct(config, &peer) {
             for cidr in &peer.pod_cidrs {
@@ -139,6 +157,7 @@ pub fn desired_state(config: &LocalConfig, peers: Vec<PeerNode>) -> Result<Desir
             });
             continue;
         }
+        vxlan_peers.insert(peer.public_ip, peer.name.clone());
         let device = config.vxlan_device.clone();
         let vtep_ip = peer.vtep_ip();
         state.neighbours.insert(Neighbour {
@@ -163,6 +182,8 @@ pub fn desired_state(config: &LocalConfig, peers: Vec<PeerNode>) -> Result<Desir
     Ok(Desired {
         state,
         ownership: config.ownership(),
+        vxlan: config.vxlan_expect(),
+        vxlan_peers,
         rejected,
     })
 }

@@ -174,6 +174,38 @@ pub enum Error {
         /// Device name.
         name: String,
     },
+    /// The configured VXLAN device exists but is not a VXLAN device.
+    #[error(
+        "network device {device} on this node is not a VXLAN device; pass flannel's VXLAN device with --vxlan-device (flannel.<VNI>, e.g. flannel.1); nothing was changed"
+    )]
+    NotVxlan {
+        /// Device name.
+        device: String,
+    },
+    /// The local VXLAN device uses another VNI than the one configured (and required of peers).
+    #[error(
+        "{device} on this node uses VXLAN VNI {device_vni} but --vni is {vni}; both clusters' flannel must use the same Backend.VNI: set it in net-conf.json and pass it with --vni; nothing was changed"
+    )]
+    LocalVniMismatch {
+        /// Device name.
+        device: String,
+        /// The device's VNI.
+        device_vni: u32,
+        /// The configured VNI (`--vni`).
+        vni: u32,
+    },
+    /// The local VXLAN device uses another UDP port than the peer cluster's flannel.
+    #[error(
+        "{device} on this node uses VXLAN UDP port {local_port} but the peer cluster's flannel uses port {peer_port} (--peer-vxlan-port); each side sends to its own port, so VXLAN packets between the clusters would be dropped. Set the same Backend.Port in both clusters' flannel net-conf.json (flannel's default is 8472) and pass the peer's port with --peer-vxlan-port; nothing was changed"
+    )]
+    VxlanPortMismatch {
+        /// Device name.
+        device: String,
+        /// The device's UDP port.
+        local_port: u16,
+        /// The peer cluster's port (`--peer-vxlan-port`).
+        peer_port: u16,
+    },
     /// A netlink request failed.
     #[error("netlink request failed: {operation}")]
     Netlink {
@@ -204,6 +236,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// True for errors an operator must fix in flannel's or netpeer's configuration (retrying
+    /// soon cannot help; a recreated device is still picked up at once by the link watch).
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self,
+            Self::NotVxlan { .. } | Self::LocalVniMismatch { .. } | Self::VxlanPortMismatch { .. }
+        )
+    }
+
     /// A bounded label for metrics, one per variant.
     pub fn metric_label(&self) -> &'static str {
         match self {
@@ -223,6 +264,9 @@ impl Error {
             Self::MissingConfigKey { .. } => "missing_config_key",
             Self::InvalidConfigValue { .. } => "invalid_config_value",
             Self::LinkNotFound { .. } => "link_not_found",
+            Self::NotVxlan { .. } => "not_vxlan",
+            Self::LocalVniMismatch { .. } => "local_vni_mismatch",
+            Self::VxlanPortMismatch { .. } => "vxlan_port_mismatch",
             Self::Netlink { .. } => "netlink",
             Self::NetlinkSocket(_) => "netlink_socket",
             Self::Nftables { .. } => "nftables",

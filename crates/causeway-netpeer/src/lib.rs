@@ -7,7 +7,9 @@
 //!    [`PeerNode`]s; bad Nodes are rejected with an error naming them and the fix.
 //! 2. [`desired`]: local config + peers → desired [`NetState`] (neighbour, FDB entry and onlink
 //!    route per peer node on `flannel.1`, or a plain route with `DirectRouting`) + NAT exemptions.
-//! 3. [`Dataplane::read`]: the kernel → actual [`NetState`] (only what netpeer may see).
+//! 3. [`link`]: the local VXLAN device's VNI and UDP port must match the peers' (checked before
+//!    anything is written); [`Dataplane::read`]: the kernel → actual [`NetState`] (only what
+//!    netpeer may see).
 //! 4. [`diff`]: desired + actual + [`Ownership`] → [`Plan`], touching only causeway's objects
 //!    (routes with protocol [`ROUTE_PROTOCOL`], neighbours in the peer cluster CIDR on the VXLAN
 //!    device, their FDB entries, the `ip causeway-netpeer` nft table).
@@ -15,7 +17,8 @@
 //!
 //! [`reconcile`] runs 3–5; [`watch`] re-runs it when `flannel.1` is recreated. [`agent`] feeds
 //! step 1 from a watch on the peer cluster's Nodes through the [`index`]; [`check`] reports per
-//! peer node what is in place.
+//! peer node what is in place. [`link::mtu_warnings`] flags VXLAN peers whose route cannot carry
+//! `flannel.1`'s MTU plus the VXLAN overhead (a warning; nothing is refused).
 
 pub mod agent;
 pub mod check;
@@ -24,6 +27,7 @@ pub mod desired;
 pub mod diff;
 pub mod error;
 pub mod index;
+pub mod link;
 pub mod mac;
 pub mod nat;
 pub mod oneshot;

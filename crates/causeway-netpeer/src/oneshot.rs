@@ -69,10 +69,12 @@ impl SeedConfig {
         })
     }
 
-    /// The desired state for a node of the local cluster (VNI and device as flannel configures).
-    pub fn desired(&self, vni: u32, vxlan_device: &str) -> Result<Desired> {
+    /// The desired state for a node of the local cluster (VNI, device and the peer's VXLAN UDP
+    /// port as flannel configures them).
+    pub fn desired(&self, vni: u32, vxlan_device: &str, peer_vxlan_port: u16) -> Result<Desired> {
         let mut config = LocalConfig::new(vni, vec![self.local_cluster], vec![self.peer_cluster]);
         vxlan_device.clone_into(&mut config.vxlan_device);
+        config.peer_vxlan_port = peer_vxlan_port;
         let peer = PeerNode {
             name: "node-config".to_owned(),
             public_ip: self.node_ip,

@@ -185,13 +185,19 @@ pub fn parse_peers(nodes: &[Node], local_vni: u32) -> ParsedPeers {
 }
 
 /// Keeps peers in order, dropping any whose pod CIDR overlaps an already kept peer's.
+///
+/// The kept CIDRs are disjoint, so sorted by network address their ends increase too: a new
+/// CIDR overlaps one of them exactly when it overlaps the last one starting at or before its own
+/// end. One map lookup per CIDR, O(n log n) over thousands of peer nodes.
 pub fn reject_overlaps(peers: Vec<PeerNode>) -> (Vec<PeerNode>, Vec<Error>) {
     let mut kept: Vec<PeerNode> = Vec::new();
     let mut rejected = Vec::new();
-    let mut claimed: BTreeMap<Ipv4Net, String> = BTreeMap::new();
+    let mut claimed: BTreeMap<Ipv4Net, (Ipv4Net, String)> = BTreeMap::new();
     'peers: for peer in peers {
         for cidr in &peer.pod_cidrs {
-            if let Some((other_cidr, other)) = claimed.iter().find(|(c, _)| overlaps(**c, *cidr)) {
+            let end = Ipv4Net::from(cidr.broadcast());
+            let last = claimed.range(..=end).next_back().map(|(_, v)| v);
+            if let Some((other_cidr, other)) = last.filter(|(c, _)| overlaps(*c, *cidr)) {
                 rejected.push(Error::PodCidrOverlap {
                     node: peer.name.clone(),
                     cidr: *cidr,
@@ -202,7 +208,7 @@ pub fn reject_overlaps(peers: Vec<PeerNode>) -> (Vec<PeerNode>, Vec<Error>) {
             }
         }
         for cidr in &peer.pod_cidrs {
-            claimed.insert(*cidr, peer.name.clone());
+            claimed.insert(cidr.trunc(), (*cidr, peer.name.clone()));
         }
         kept.push(peer);
     }

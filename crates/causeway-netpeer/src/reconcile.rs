@@ -1,7 +1,13 @@
-//! One reconcile: read actual state → [`diff`] against the desired state → apply the plan.
+//! One reconcile: check the VXLAN device ([`check_link`]) → read actual state → [`diff`] against
+//! the desired state → apply the plan.
 //!
 //! The plan is returned so callers can log it, count it or print it (`--dry-run` uses
-//! [`plan_once`], which stops before applying). A converged node returns an empty plan.
+//! [`plan_once`], which stops before applying). A converged node returns an empty plan. A device
+//! whose VNI or UDP port does not match the peers fails before anything is read or written.
+//! [`mtu_check`] looks up the route to VXLAN peers' public IPs and returns MTU warnings.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
 
 use tracing::{debug, info};
 
@@ -9,13 +15,39 @@ use crate::dataplane::Dataplane;
 use crate::desired::Desired;
 use crate::diff::{diff, removal};
 use crate::error::{Error, Result};
+use crate::link::{MtuWarning, check_link, mtu_warnings};
 use crate::plan::{NatChange, Plan};
 use crate::state::Ownership;
 
-/// Computes the plan without applying it (dry run).
+/// Computes the plan without applying it (dry run). Fails when the VXLAN device does not match
+/// the peers (see [`check_link`]).
 pub async fn plan_once<D: Dataplane>(dataplane: &mut D, desired: &Desired) -> Result<Plan> {
+    let link = dataplane
+        .vxlan_link(&desired.ownership.vxlan_device)
+        .await?;
+    check_link(&link, &desired.vxlan)?;
     let actual = dataplane.read(&desired.ownership).await?;
     Ok(diff(&desired.state, &actual, &desired.ownership))
+}
+
+/// MTU warnings for the VXLAN peers of `desired` (only those whose public IP is in `only`, when
+/// given): one `ip route get` per peer, so callers pass the peers that just changed.
+pub async fn mtu_check<D: Dataplane>(
+    dataplane: &mut D,
+    desired: &Desired,
+    only: Option<&BTreeSet<Ipv4Addr>>,
+) -> Result<Vec<MtuWarning>> {
+    let link = dataplane
+        .vxlan_link(&desired.ownership.vxlan_device)
+        .await?;
+    let mut paths = Vec::new();
+    for (ip, name) in &desired.vxlan_peers {
+        if only.is_some_and(|o| !o.contains(ip)) {
+            continue;
+        }
+        paths.push((name.as_str(), *ip, dataplane.path_mtu(*ip).await?));
+    }
+    Ok(mtu_warnings(&link, paths))
 }
 
 /// Brings the node to `desired` and returns what was changed.

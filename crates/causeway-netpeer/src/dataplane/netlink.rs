@@ -2,6 +2,7 @@
 //!
 //! Reads dump the kernel tables and keep only what netpeer may see (see [`Dataplane`]). Writes use
 //! `NLM_F_REPLACE`, so re-applying is harmless; removals tolerate entries that are already gone.
+//! [`NetlinkDataplane::onlink_subnets`] reads the node's link-scope routes for `DirectRouting`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -10,16 +11,18 @@ use std::net::{IpAddr, Ipv4Addr};
 use futures::TryStreamExt;
 use ipnet::Ipv4Net;
 use rtnetlink::packet_route::AddressFamily;
-use rtnetlink::packet_route::link::LinkAttribute;
+use rtnetlink::packet_route::link::{InfoData, InfoVxlan, LinkAttribute, LinkInfo, LinkMessage};
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
 use rtnetlink::packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteMetric,
+    RouteProtocol, RouteScope, RouteType,
 };
 use rtnetlink::{Handle, RouteMessageBuilder};
 
 use crate::error::{Error, Result};
+use crate::link::{FLANNEL_VXLAN_PORT, PathMtu, VxlanLink};
 use crate::mac::MacAddr;
 use crate::nat;
 use crate::plan::{NatChange, Plan};
@@ -30,6 +33,8 @@ use super::Dataplane;
 const ENOENT: i32 = 2;
 const ESRCH: i32 = 3;
 const ENODEV: i32 = 19;
+const ENETUNREACH: i32 = 101;
+const EHOSTUNREACH: i32 = 113;
 
 /// rtnetlink + nft dataplane for the network namespace it was created in.
 #[derive(Clone, Debug)]
@@ -58,6 +63,10 @@ impl NetlinkDataplane {
     }
 
     async fn link_index(&self, name: &str) -> Result<Option<u32>> {
+        Ok(self.link_by_name(name).await?.map(|l| l.header.index))
+    }
+
+    async fn link_by_name(&self, name: &str) -> Result<Option<LinkMessage>> {
         let found = self
             .handle
             .link()
@@ -67,11 +76,98 @@ impl NetlinkDataplane {
             .try_next()
             .await;
         match found {
-            Ok(Some(link)) => Ok(Some(link.header.index)),
-            Ok(None) => Ok(None),
+            Ok(link) => Ok(link),
             Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code().abs() == ENODEV => Ok(None),
             Err(source) => Err(netlink_err(format!("get link {name}"), source)),
         }
+    }
+
+    async fn read_vxlan_link(&self, device: &str) -> Result<VxlanLink> {
+        let link = self
+            .link_by_name(device)
+            .await?
+            .ok_or_else(|| Error::LinkNotFound {
+                name: device.to_owned(),
+            })?;
+        Ok(vxlan_link(device, &link))
+    }
+
+    async fn route_mtu(&self, dst: Ipv4Addr) -> Result<Option<PathMtu>> {
+        let found = self
+            .handle
+            .route()
+            .get(
+                RouteMessageBuilder::<Ipv4Addr>::new()
+                    .destination_prefix(dst, 32)
+                    .build(),
+            )
+            .execute()
+            .try_next()
+            .await;
+        let route = match found {
+            Ok(Some(route)) => route,
+            Ok(None) => return Ok(None),
+            Err(rtnetlink::Error::NetlinkError(e))
+                if matches!(e.raw_code().abs(), ENETUNREACH | EHOSTUNREACH) =>
+            {
+                return Ok(None);
+            }
+            Err(source) => return Err(netlink_err(format!("get route to {dst}"), source)),
+        };
+        let mut oif = None;
+        let mut metric_mtu = None;
+        for attr in &route.attributes {
+            match attr {
+                RouteAttribute::Oif(i) => oif = Some(*i),
+                RouteAttribute::Metrics(metrics) => {
+                    metric_mtu = metrics.iter().find_map(|m| match m {
+                        RouteMetric::Mtu(mtu) if *mtu > 0 => Some(*mtu),
+                        _ => None,
+                    });
+                }
+                _ => {}
+            }
+        }
+        let Some(oif) = oif else {
+            return Ok(None);
+        };
+        let link = self
+            .handle
+            .link()
+            .get()
+            .match_index(oif)
+            .execute()
+            .try_next()
+            .await
+            .map_err(|e| netlink_err(format!("get link {oif}"), e))?;
+        let Some(link) = link else {
+            return Ok(None);
+        };
+        let (name, link_mtu) = name_and_mtu(&link);
+        Ok(Some(PathMtu {
+            device: name.unwrap_or_else(|| oif.to_string()),
+            mtu: metric_mtu.unwrap_or(link_mtu),
+        }))
+    }
+
+    /// The node's on-link IPv4 subnets: main-table unicast routes of scope `link` without a
+    /// gateway, except those on `vxlan_device`. A peer whose public IP lies in one is reached
+    /// without a router, which is flannel's test for `DirectRouting` (`ip route get` has no
+    /// gateway), read once instead of per peer.
+    pub async fn onlink_subnets(&self, vxlan_device: &str) -> Result<Vec<Ipv4Net>> {
+        let exclude = self.link_index(vxlan_device).await?;
+        let routes: Vec<RouteMessage> = self
+            .handle
+            .route()
+            .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| netlink_err("dump routes".to_owned(), e))?;
+        let mut subnets: Vec<Ipv4Net> = routes.iter().filter_map(|r| onlink(r, exclude)).collect();
+        subnets.sort();
+        subnets.dedup();
+        Ok(subnets)
     }
 
     async fn link_names(&self) -> Result<HashMap<u32, String>> {
@@ -313,6 +409,87 @@ impl Dataplane for NetlinkDataplane {
         let plan = plan.clone();
         async move { this.apply_plan(&plan).await }
     }
+
+    fn vxlan_link(&mut self, device: &str) -> impl Future<Output = Result<VxlanLink>> + Send {
+        let this = self.clone();
+        let device = device.to_owned();
+        async move { this.read_vxlan_link(&device).await }
+    }
+
+    fn path_mtu(&mut self, dst: Ipv4Addr) -> impl Future<Output = Result<Option<PathMtu>>> + Send {
+        let this = self.clone();
+        async move { this.route_mtu(dst).await }
+    }
+}
+
+fn name_and_mtu(link: &LinkMessage) -> (Option<String>, u32) {
+    let mut name = None;
+    let mut mtu = 0;
+    for attr in &link.attributes {
+        match attr {
+            LinkAttribute::IfName(n) => name = Some(n.clone()),
+            LinkAttribute::Mtu(m) => mtu = *m,
+            _ => {}
+        }
+    }
+    (name, mtu)
+}
+
+/// `device`'s VNI (if it is a VXLAN device), UDP port and MTU.
+fn vxlan_link(device: &str, link: &LinkMessage) -> VxlanLink {
+    let (_, mtu) = name_and_mtu(link);
+    let mut vni = None;
+    // The kernel always reports the port; 8472 is its default if it ever did not.
+    let mut port = FLANNEL_VXLAN_PORT;
+    for attr in &link.attributes {
+        let LinkAttribute::LinkInfo(infos) = attr else {
+            continue;
+        };
+        for info in infos {
+            let LinkInfo::Data(InfoData::Vxlan(data)) = info else {
+                continue;
+            };
+            for d in data {
+                match d {
+                    InfoVxlan::Id(id) => vni = Some(*id),
+                    InfoVxlan::Port(p) => port = *p,
+                    _ => {}
+                }
+            }
+        }
+    }
+    VxlanLink {
+        name: device.to_owned(),
+        vni,
+        port,
+        mtu,
+    }
+}
+
+/// The destination of an on-link route (see [`NetlinkDataplane::onlink_subnets`]).
+fn onlink(msg: &RouteMessage, exclude_oif: Option<u32>) -> Option<Ipv4Net> {
+    if msg.header.address_family != AddressFamily::Inet
+        || msg.header.scope != RouteScope::Link
+        || msg.header.kind != RouteType::Unicast
+    {
+        return None;
+    }
+    let mut table = u32::from(msg.header.table);
+    let mut dst = Ipv4Addr::UNSPECIFIED;
+    let mut oif = None;
+    for attr in &msg.attributes {
+        match attr {
+            RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::Destination(RouteAddress::Inet(a)) => dst = *a,
+            RouteAttribute::Gateway(_) | RouteAttribute::Via(_) => return None,
+            RouteAttribute::Oif(i) => oif = Some(*i),
+            _ => {}
+        }
+    }
+    if table != u32::from(RouteHeader::RT_TABLE_MAIN) || oif.is_none() || oif == exclude_oif {
+        return None;
+    }
+    Ipv4Net::new(dst, msg.header.destination_prefix_length).ok()
 }
 
 fn netlink_err(operation: String, source: rtnetlink::Error) -> Error {

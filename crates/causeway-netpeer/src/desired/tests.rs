@@ -344,3 +344,40 @@ fn cidr_check_names_the_overlapping_pair() {
         "{err}"
     );
 }
+
+#[test]
+fn only_vxlan_peers_get_mtu_checks_and_the_device_expectation_follows_the_config() {
+    let mut cfg = config();
+    cfg.direct_routing = true;
+    cfg.underlay_subnets = vec![net("198.51.100.0/24")];
+    cfg.peer_vxlan_port = 4789;
+    let d = desired_state(
+        &cfg,
+        vec![
+            peer(
+                "on-link",
+                "198.51.100.22",
+                "ba:7e:3d:4c:18:ec",
+                "10.44.2.0/24",
+            ),
+            peer(
+                "remote",
+                "203.0.113.21",
+                "ba:7e:3d:4c:18:eb",
+                "10.44.1.0/24",
+            ),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        d.vxlan_peers.into_iter().collect::<Vec<_>>(),
+        [(ip("203.0.113.21"), "remote".to_owned())]
+    );
+    assert_eq!(
+        d.vxlan,
+        crate::link::VxlanExpect {
+            vni: 1,
+            peer_port: 4789
+        }
+    );
+}

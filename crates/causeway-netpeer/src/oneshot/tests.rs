@@ -78,7 +78,7 @@ fn rejects_bad_config_maps() {
 #[test]
 fn desired_matches_create_routes_sh_and_is_idempotent() {
     let c = SeedConfig::from_data(&data(&seed())).unwrap();
-    let d = c.desired(1, "flannel.1").unwrap();
+    let d = c.desired(1, "flannel.1", 8472).unwrap();
     let plan = crate::diff::diff(&d.state, &crate::state::NetState::default(), &d.ownership);
     assert_eq!(
         plan.to_string(),

@@ -383,3 +383,48 @@ fn mac_parsing_and_display_round_trip() {
         assert_eq!(got.as_deref(), want, "{input}");
     }
 }
+
+/// The indexed overlap check agrees with comparing every pair, in any order of containment.
+#[test]
+fn reject_overlaps_matches_the_pairwise_check() {
+    let cidrs = [
+        "10.44.1.0/24",
+        "10.44.0.0/16",
+        "10.44.2.0/24",
+        "10.44.2.128/25",
+        "10.44.3.0/24",
+        "10.40.0.0/14",
+        "10.45.0.0/24",
+        "10.44.4.0/23",
+        "10.44.5.0/24",
+        "10.44.255.255/32",
+        "10.46.0.0/15",
+    ];
+    let peer = |i: usize, cidr: &str| PeerNode {
+        name: format!("n{i:02}"),
+        public_ip: Ipv4Addr::new(203, 0, 113, 1),
+        vtep_mac: MacAddr([2, 0, 0, 0, 0, 1]),
+        vni: 1,
+        backend_type: "vxlan".to_owned(),
+        pod_cidrs: vec![cidr.parse().unwrap()],
+    };
+    // Every rotation of the list: each CIDR gets to come first once.
+    for start in 0..cidrs.len() {
+        let peers: Vec<PeerNode> = (0..cidrs.len())
+            .map(|k| (start + k) % cidrs.len())
+            .map(|i| peer(i, cidrs[i]))
+            .collect();
+        let mut want: Vec<String> = Vec::new();
+        let mut kept_cidrs: Vec<Ipv4Net> = Vec::new();
+        for p in &peers {
+            if kept_cidrs.iter().all(|k| !overlaps(*k, p.pod_cidrs[0])) {
+                kept_cidrs.push(p.pod_cidrs[0]);
+                want.push(p.name.clone());
+            }
+        }
+        let (kept, rejected) = reject_overlaps(peers);
+        let got: Vec<String> = kept.iter().map(|p| p.name.clone()).collect();
+        assert_eq!(got, want, "rotation {start}");
+        assert_eq!(kept.len() + rejected.len(), cidrs.len());
+    }
+}

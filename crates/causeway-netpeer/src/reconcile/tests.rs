@@ -187,3 +187,54 @@ fn dry_run_does_not_apply() {
         assert!(dp.applied.is_empty());
     });
 }
+
+#[test]
+fn vni_or_port_mismatch_of_the_device_applies_nothing() {
+    run(async {
+        for (vni, port, label) in [
+            (Some(2), 8472, "local_vni_mismatch"),
+            (Some(1), 4789, "vxlan_port_mismatch"),
+            (None, 8472, "not_vxlan"),
+        ] {
+            let mut dp = flannel_node();
+            let before = dp.state.clone();
+            dp.link.vni = vni;
+            dp.link.port = port;
+            let d = desired(vec![peer("a", 1, 1), peer("b", 2, 2)]);
+            let err = reconcile_once(&mut dp, &d).await.unwrap_err();
+            assert_eq!(err.metric_label(), label);
+            assert!(err.to_string().ends_with("nothing was changed"), "{err}");
+            assert!(dp.applied.is_empty(), "{label}: nothing applied");
+            assert_eq!(dp.state, before, "{label}");
+            assert!(plan_once(&mut dp, &d).await.is_err(), "dry run fails too");
+            // Fixed device: everything applies in one go.
+            dp.link.vni = Some(1);
+            dp.link.port = 8472;
+            assert_eq!(reconcile_once(&mut dp, &d).await.unwrap().len(), 7);
+        }
+    });
+}
+
+#[test]
+fn mtu_check_names_vxlan_peers_whose_route_is_too_small() {
+    run(async {
+        let mut dp = flannel_node();
+        let path = |mtu| crate::link::PathMtu {
+            device: "eth0".into(),
+            mtu,
+        };
+        dp.paths.insert(Ipv4Addr::new(203, 0, 113, 1), path(1500));
+        dp.paths.insert(Ipv4Addr::new(203, 0, 113, 2), path(1400));
+        let d = desired(vec![peer("a", 1, 1), peer("b", 2, 2), peer("c", 3, 3)]);
+        let all = mtu_check(&mut dp, &d, None).await.unwrap();
+        let names: Vec<&str> = all.iter().map(|w| w.node.as_str()).collect();
+        assert_eq!(names, ["b"], "a fits, b does not, c has no route");
+        let only: BTreeSet<Ipv4Addr> = [Ipv4Addr::new(203, 0, 113, 1)].into();
+        assert!(
+            mtu_check(&mut dp, &d, Some(&only))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    });
+}
