@@ -80,6 +80,11 @@ impl Daemon {
         procfs::status_kib(self.pid, "VmHWM")
     }
 
+    /// Anonymous resident memory now (`RssAnon`: heap and stacks, not the mapped binary), KiB.
+    pub fn anon_kib(&self) -> Option<u64> {
+        procfs::status_kib(self.pid, "RssAnon")
+    }
+
     /// CPU seconds used so far.
     pub fn cpu_seconds(&self) -> Option<f64> {
         procfs::cpu_seconds(self.pid)

@@ -82,6 +82,7 @@ struct Row {
     resync_api: Writes,
     resync_ctl: Option<f64>,
     peak_kib: Option<u64>,
+    anon_kib: Option<u64>,
     cpu_s: Option<f64>,
 }
 
@@ -335,6 +336,7 @@ async fn run_ours(
         .map(|(k, n)| (format!("causeway_controller_api_writes_total kind={k}"), n))
         .collect();
     row.peak_kib = ctl.peak_kib();
+    row.anon_kib = ctl.anon_kib();
     row.cpu_s = ctl.cpu_seconds();
 
     // Forced full resync: a fresh process relists everything.
@@ -423,6 +425,7 @@ async fn run_upstream(
     row.ctl_writes = Some(mine);
     row.ctl_by_kind = vec![("logged, in other namespaces".to_owned(), elsewhere)];
     row.peak_kib = up.peak_kib();
+    row.anon_kib = up.anon_kib();
     row.cpu_s = up.cpu_seconds();
 
     eprintln!("causeway-bench: restarting upstream for a full resync");
@@ -516,6 +519,7 @@ fn cells(row: &Row, count: usize) -> Vec<String> {
             None => format!("{resync:.0}"),
         },
         opt(row.peak_kib, |k| format!("{:.1}", procfs::mib(k))),
+        opt(row.anon_kib, |k| format!("{:.1}", procfs::mib(k))),
         opt(row.cpu_s, |c| format!("{c:.2}")),
         opt(rate, |r| r),
     ]
@@ -537,6 +541,7 @@ fn render(r: &Report) -> String {
         "writes/import (controller)",
         "resync writes (ctl)",
         "peak RSS MiB",
+        "anon RSS MiB",
         "CPU s",
         "writes/s",
     ]);
@@ -558,6 +563,10 @@ fn render(r: &Report) -> String {
                         ours.peak_kib.map(|k| k as f64),
                         up.peak_kib.map(|k| k as f64),
                     ),
+                    ratio(
+                        ours.anon_kib.map(|k| k as f64),
+                        up.anon_kib.map(|k| k as f64),
+                    ),
                     ratio(ours.cpu_s, up.cpu_s),
                     String::new(),
                 ]);
@@ -570,6 +579,7 @@ fn render(r: &Report) -> String {
             "apiserver ceiling (bare client)".to_owned(),
             format!("{secs:.2}"),
             per_import(writes as f64, r.count),
+            String::new(),
             String::new(),
             String::new(),
             String::new(),
@@ -593,7 +603,8 @@ fn render(r: &Report) -> String {
          DELETE on services, serviceimports, endpointslices (cluster-wide: concurrent clients \
          count too); (controller): causeway_controller_api_writes_total, for upstream its logged writes in the \
          namespace. resync: writes after a \
-         restart (target 0). apiserver ceiling: N Service creates + N merge PATCHes; its \
+         restart (target 0). peak RSS: VmHWM, including the mapped binary's pages; anon RSS: \
+         RssAnon (heap and stacks) once converged. apiserver ceiling: N Service creates + N merge PATCHes; its \
          writes/s is the rate to compare with.\n",
     );
     let mut detail = Table::new(&["writes by resource and verb", "convergence", "resync"]);

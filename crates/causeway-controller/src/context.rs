@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use causeway_api::ServiceImport;
 use k8s_openapi::api::core::v1::Service;
@@ -37,12 +38,28 @@ pub struct Context {
     pub written: Mutex<HashMap<(&'static str, String, String), Written>>,
 }
 
-/// One write: the resourceVersion it was based on, what it set, the generation it produced.
+/// One write: the resourceVersion it was based on, what it set, and what came back.
 #[derive(Clone, Debug)]
 pub struct Written {
     base: String,
     desired: String,
-    generation: Option<i64>,
+    after: After,
+    at: Instant,
+}
+
+/// A recorded write bridges only the moment until the watch delivers it; an older record is not
+/// trusted (a watch that relisted may have missed a deletion).
+const WRITE_MEMORY: Duration = Duration::from_secs(10);
+
+/// What a write returned that later steps of a reconcile build on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct After {
+    /// The object's generation after the write.
+    pub generation: Option<i64>,
+    /// The object's resourceVersion after the write.
+    pub resource_version: String,
+    /// Cluster IPs and IP families (derived Services only).
+    pub addresses: Option<(Vec<String>, Vec<String>)>,
 }
 
 impl Context {
@@ -51,8 +68,9 @@ impl Context {
         *self.is_leader.borrow()
     }
 
-    /// `Some(generation)` when this replica already wrote `desired` on top of resourceVersion
-    /// `base` and the cache still shows `base`: the write is done, only not yet observed.
+    /// What the write returned, when this replica already wrote `desired` on top of
+    /// resourceVersion `base` and the cache still shows `base`: the write is done, only not yet
+    /// observed, and the next step must build on its result rather than on the cache.
     pub fn pending_write(
         &self,
         what: &'static str,
@@ -60,10 +78,19 @@ impl Context {
         name: &str,
         base: &str,
         desired: &str,
-    ) -> Option<Option<i64>> {
+    ) -> Option<After> {
         let written = self.written.lock().ok()?;
         let w = written.get(&(what, ns.to_owned(), name.to_owned()))?;
-        (w.base == base && w.desired == desired).then_some(w.generation)
+        (w.base == base && w.desired == desired && w.at.elapsed() < WRITE_MEMORY)
+            .then(|| w.after.clone())
+    }
+
+    /// Drops what was recorded for an object that is gone: a derived Service deleted after this
+    /// replica created it must be created again, although the cache shows "absent" as before.
+    pub fn forget_write(&self, what: &'static str, ns: &str, name: &str) {
+        if let Ok(mut written) = self.written.lock() {
+            written.remove(&(what, ns.to_owned(), name.to_owned()));
+        }
     }
 
     /// Records a write made on top of resourceVersion `base`.
@@ -74,7 +101,7 @@ impl Context {
         name: &str,
         base: &str,
         desired: String,
-        generation: Option<i64>,
+        after: After,
     ) {
         if let Ok(mut written) = self.written.lock() {
             // Entries only bridge the moment until the watch catches up; keep the map bounded.
@@ -86,7 +113,8 @@ impl Context {
                 Written {
                     base: base.to_owned(),
                     desired,
-                    generation,
+                    after,
+                    at: Instant::now(),
                 },
             );
         }

@@ -28,7 +28,7 @@ use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 
-use crate::context::Context;
+use crate::context::{After, Context};
 use crate::{Error, Result};
 
 /// Reconciles one ServiceImport.
@@ -190,6 +190,20 @@ async fn ensure_service(
         return Ok(derived::addresses(live)
             .map_or(Outcome::Pending, |(ips, fams)| Outcome::Ready(ips, fams)));
     }
+    let base = live
+        .as_ref()
+        .and_then(|s| s.resource_version())
+        .unwrap_or_default();
+    let key = service_write_key(&desired);
+    if let Some(After {
+        addresses: Some((ips, families)),
+        ..
+    }) = ctx.pending_write("service", &ns, derived_name, &base, &key)
+        && requested_ips(&desired).is_none_or(|requested| requested == ips.as_slice())
+    {
+        // Applied by this replica a moment ago; the Service watch has not caught up.
+        return Ok(Outcome::Ready(ips, families));
+    }
     let api: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
     if let Some(live) = live.as_deref()
         && live
@@ -288,9 +302,36 @@ async fn ensure_service(
         Err(e) => return Err(service_error(&ns, derived_name, e)),
     };
     ctx.metrics.wrote("service");
+    ctx.record_write(
+        "service",
+        &ns,
+        derived_name,
+        &base,
+        key,
+        After {
+            generation: applied.metadata.generation,
+            resource_version: applied.resource_version().unwrap_or_default(),
+            addresses: derived::addresses(&applied),
+        },
+    );
     tracing::info!(namespace = %ns, service = %derived_name, import = %import.name_any(), "derived service applied");
     Ok(derived::addresses(&applied)
         .map_or(Outcome::Pending, |(ips, fams)| Outcome::Ready(ips, fams)))
+}
+
+/// What identifies an apply of `desired` for write de-duplication: everything but the requested
+/// cluster IPs, which change from "none" to the allocated ones once the import records them.
+fn service_write_key(desired: &Service) -> String {
+    let mut keyed = desired.clone();
+    if let Some(spec) = keyed.spec.as_mut() {
+        spec.cluster_ip = None;
+        spec.cluster_ips = None;
+    }
+    serde_json::to_string(&keyed).unwrap_or_default()
+}
+
+fn requested_ips(desired: &Service) -> Option<&[String]> {
+    desired.spec.as_ref().and_then(|s| s.cluster_ips.as_deref())
 }
 
 fn is_family_problem(message: &str) -> bool {
@@ -378,9 +419,10 @@ async fn write_import_addresses(
         "spec": spec,
     });
     let desired = patch.to_string();
-    if let Some(generation) = ctx.pending_write("serviceimport", &ns, &name, &base, &desired) {
-        // Written by this replica; the cache is one event behind.
-        return Ok((generation, base));
+    if let Some(after) = ctx.pending_write("serviceimport", &ns, &name, &base, &desired) {
+        // Written by this replica; the cache is one event behind, so the status write that
+        // follows builds on the written version.
+        return Ok((after.generation, after.resource_version));
     }
     let api: Api<ServiceImport> = Api::namespaced(ctx.client.clone(), &ns);
     let updated = api
@@ -402,7 +444,11 @@ async fn write_import_addresses(
         &name,
         &base,
         desired,
-        updated.metadata.generation,
+        After {
+            generation: updated.metadata.generation,
+            resource_version: updated.resource_version().unwrap_or_default(),
+            addresses: None,
+        },
     );
     tracing::info!(namespace = %ns, name = %name, ips = ?ips, "service import addresses set");
     Ok((
@@ -459,7 +505,14 @@ async fn write_ready(
         source: Box::new(e),
     })?;
     ctx.metrics.wrote("serviceimport_status");
-    ctx.record_write("serviceimport_status", &ns, &name, base, key, generation);
+    ctx.record_write(
+        "serviceimport_status",
+        &ns,
+        &name,
+        base,
+        key,
+        After::default(),
+    );
     Ok(())
 }
 
@@ -548,7 +601,14 @@ pub async fn apply_slice_label(
         }
     }
     ctx.metrics.wrote("endpointslice");
-    ctx.record_write("endpointslice", &ns, &name, &base, desired, None);
+    ctx.record_write(
+        "endpointslice",
+        &ns,
+        &name,
+        &base,
+        desired,
+        After::default(),
+    );
     tracing::info!(namespace = %ns, slice = %name, service = ?derived, "endpoint slice routing label updated");
     Ok(())
 }

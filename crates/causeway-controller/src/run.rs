@@ -12,6 +12,7 @@ use causeway_api::names::{LABEL_DERIVED_FROM, LABEL_SERVICE_NAME};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Recorder, Reporter};
@@ -77,47 +78,8 @@ pub async fn run(
     )?;
 
     let (import_reader, import_writer) = reflector::store();
-    let poke = Arc::new(Notify::new());
-    let on_delete = poke.clone();
-    // Caches keep only what reconciles read (`.modify` before the reflector stores).
-    let import_stream = reflector(
-        import_writer,
-        watcher::watcher(imports_api, Config::default())
-            .modify(|i| i.metadata.managed_fields = None),
-    )
-    .default_backoff()
-    .inspect(move |ev| {
-        if matches!(ev, Ok(watcher::Event::Delete(_))) {
-            on_delete.notify_one();
-        }
-    })
-    .applied_objects();
-
     let (service_reader, service_writer) = reflector::store();
-    let service_stream = reflector(
-        service_writer,
-        watcher::watcher(service_api, Config::default().labels(LABEL_DERIVED_FROM)).modify(|s| {
-            s.metadata.managed_fields = None;
-            s.metadata.annotations = None;
-            s.status = None;
-        }),
-    )
-    .default_backoff()
-    .touched_objects();
-
     let (slice_reader, slice_writer) = reflector::store();
-    let slice_stream = reflector(
-        slice_writer,
-        // The import side reads only a slice's labels and annotations, never its endpoints.
-        watcher::watcher(slice_api, Config::default().labels(LABEL_SERVICE_NAME)).modify(|s| {
-            s.metadata.managed_fields = None;
-            s.endpoints = Vec::new();
-            s.ports = None;
-        }),
-    )
-    .default_backoff()
-    .touched_objects();
-
     let identity =
         std::env::var("POD_NAME").unwrap_or_else(|_| format!("pid-{}", std::process::id()));
     let ctx = Arc::new(Context {
@@ -137,6 +99,55 @@ pub async fn run(
         written: Mutex::new(HashMap::new()),
         caches_synced: std::sync::atomic::AtomicBool::new(false),
     });
+
+    let poke = Arc::new(Notify::new());
+    let on_delete = poke.clone();
+    // Caches keep only what reconciles read (`.modify` before the reflector stores).
+    let import_stream = reflector(
+        import_writer,
+        watcher::watcher(imports_api, Config::default())
+            .modify(|i| i.metadata.managed_fields = None),
+    )
+    .default_backoff()
+    .inspect(move |ev| {
+        if matches!(ev, Ok(watcher::Event::Delete(_))) {
+            on_delete.notify_one();
+        }
+    })
+    .applied_objects();
+
+    let on_service_delete = ctx.clone();
+    let service_stream = reflector(
+        service_writer,
+        watcher::watcher(service_api, Config::default().labels(LABEL_DERIVED_FROM)).modify(|s| {
+            s.metadata.managed_fields = None;
+            s.metadata.annotations = None;
+            s.status = None;
+        }),
+    )
+    .default_backoff()
+    .inspect(move |ev| {
+        if let Ok(watcher::Event::Delete(svc)) = ev {
+            on_service_delete.forget_write(
+                "service",
+                &svc.namespace().unwrap_or_default(),
+                &svc.name_any(),
+            );
+        }
+    })
+    .touched_objects();
+
+    let slice_stream = reflector(
+        slice_writer,
+        // The import side reads only a slice's labels and annotations, never its endpoints.
+        watcher::watcher(slice_api, Config::default().labels(LABEL_SERVICE_NAME)).modify(|s| {
+            s.metadata.managed_fields = None;
+            s.endpoints = Vec::new();
+            s.ports = None;
+        }),
+    )
+    .default_backoff()
+    .touched_objects();
 
     {
         let (imports, services, slices) = (
