@@ -1,5 +1,6 @@
-//! CRD generation: merges each kind's versions (storage `v1beta1`) and stamps the mcs-api install
-//! guard labels, producing exactly what `deploy/crds/` holds.
+//! CRD generation: merges each upstream kind's versions (storage `v1beta1`), stamps the mcs-api
+//! install guard labels and appends causeway's own single-version kinds (`ClusterSetMember`),
+//! producing exactly what `deploy/crds/` holds.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -8,12 +9,12 @@ use kube::core::crd::merge_crds;
 use crate::names::{
     LABEL_CRD_SCHEMA_REVISION, LABEL_RELEASE_VERSION, MCS_CRD_SCHEMA_REVISION, MCS_RELEASE_VERSION,
 };
-use crate::{cluster_property, service_export, service_import};
+use crate::{cluster_property, clusterset_member, service_export, service_import};
 
 /// The storage version of every kind.
 const STORAGE_VERSION: &str = "v1beta1";
 
-/// All CRDs causeway installs: ServiceExport, ServiceImport, ClusterProperty.
+/// All CRDs causeway installs: ServiceExport, ServiceImport, ClusterProperty, ClusterSetMember.
 pub fn all_crds() -> Vec<CustomResourceDefinition> {
     let merged = [
         merge_crds(
@@ -63,6 +64,7 @@ pub fn all_crds() -> Vec<CustomResourceDefinition> {
             }
             crd
         })
+        .chain([clusterset_member::ClusterSetMember::crd()])
         .collect()
 }
 

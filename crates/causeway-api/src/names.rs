@@ -63,6 +63,11 @@ pub const PEER_SECRET_KEY: &str = "kubeconfig";
 /// Field manager of the user verbs of the `causeway` CLI.
 pub const FIELD_MANAGER_CLI: &str = "causeway-cli";
 
+/// Field manager of `causeway dns`: its Lease and the `DnsResolvable` condition on
+/// ServiceImports (an entry of the `type`-keyed `status.conditions`, so the controller's `Ready`
+/// under [`FIELD_MANAGER_CONTROLLER`] is kept).
+pub const FIELD_MANAGER_DNS: &str = "causeway-dns";
+
 /// Condition types and reasons (mcs-spec.md §2).
 pub mod condition {
     /// ServiceExport condition: the local Service exists and can be exported.
@@ -71,6 +76,20 @@ pub mod condition {
     pub const READY: &str = "Ready";
     /// ServiceExport condition: exports of the service disagree.
     pub const CONFLICT: &str = "Conflict";
+    /// ServiceImport condition (causeway's, written by `causeway dns`): the import's
+    /// `<svc>.<ns>.svc.<zone>` name is answered.
+    pub const DNS_RESOLVABLE: &str = "DnsResolvable";
+
+    /// Reasons of the ServiceImport `DnsResolvable` condition.
+    pub mod dns_resolvable {
+        /// The name is in the DNS index and answers A and/or AAAA.
+        pub const SERVED: &str = "Served";
+        /// The name exists but has no address yet: a ClusterSetIP import without `spec.ips`, or
+        /// a Headless import without ready endpoints.
+        pub const NO_ADDRESSES: &str = "NoAddresses";
+        /// The import has addresses but its name cannot be answered (not a valid DNS name).
+        pub const INVALID_NAME: &str = "InvalidName";
+    }
 
     /// Reasons of the ServiceExport `Valid` condition.
     pub mod valid {

@@ -1,8 +1,11 @@
-//! Sync failure semantics on two real clusters: a peer's apiserver stopped (its endpoints stay
-//! for `--peer-grace`, then are withdrawn; after it returns everything is back without
-//! duplicates), a malformed peer credential (the other members keep syncing), and a controller
-//! restart that finds nothing to change (zero writes). Alone in its test binary because it stops
-//! an apiserver.
+//! Sync failure semantics on two real clusters: bad peer credentials (a malformed kubeconfig, a
+//! token the peer rejects, a token without RBAC) each get a clear `Reachable=False` reason on
+//! their ClusterSetMember while the healthy member stays `Reachable=True` and keeps syncing; a
+//! controller restart that finds nothing to change (zero writes); a peer's apiserver stopped
+//! (`Reachable=False/Unreachable`, `Stale=True/InGrace`, its endpoints stay for `--peer-grace`,
+//! then are withdrawn; after it returns everything is back without duplicates and the member is
+//! `Reachable=True`, `Stale=False`). `causeway status` shows the controller's view. Alone in its
+//! test binary because it stops an apiserver.
 
 #![allow(
     clippy::unwrap_used,
@@ -16,10 +19,11 @@ use std::time::{Duration, Instant};
 use causeway_api::names::{
     LABEL_PEER, LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER, PROPERTY_CLUSTER_ID,
 };
-use causeway_api::{ClusterProperty, ServiceExport, ServiceImport};
+use causeway_api::{ClusterProperty, ClusterSetMember, Condition, ServiceExport, ServiceImport};
 use causeway_test_support::daemon::Daemon;
 use causeway_test_support::{Lab, eventually, lab, rbac, unique_name, with_temp_ns};
-use k8s_openapi::api::core::v1::{Node, Pod, Secret, Service};
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::core::v1::{Node, Pod, Secret, Service, ServiceAccount};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -168,12 +172,114 @@ async fn sources(client: &kube::Client, ns: &str) -> Vec<String> {
     out
 }
 
+/// The `(status, reason)` of condition `type_` of member `name`, with the condition.
+async fn member_condition(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    type_: &str,
+) -> Option<(String, String, Condition)> {
+    let m = Api::<ClusterSetMember>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+        .ok()??;
+    let c = m.condition(type_)?.clone();
+    Some((c.status.clone(), c.reason.clone(), c))
+}
+
+/// Waits until member `name` has condition `type_` with `status`/`reason`; returns it.
+async fn member_is(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    secs: u64,
+) -> Condition {
+    let what = format!("ClusterSetMember {name}: {type_}={status}/{reason}");
+    eventually(secs, &what, || async {
+        let (s, r, c) = member_condition(client, ns, name, type_).await?;
+        (s == status && r == reason).then_some(c)
+    })
+    .await
+}
+
+/// A peer Secret with the kubeconfig of Secret `from`, its token replaced by `token`.
+async fn peer_secret_with_token(
+    client: &kube::Client,
+    ns: &str,
+    from: &str,
+    name: &str,
+    token: &str,
+) {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let good = secrets.get(from).await.unwrap();
+    let text = String::from_utf8(good.data.unwrap()["kubeconfig"].0.clone()).unwrap();
+    let mut kc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    for user in kc["users"].as_array_mut().unwrap() {
+        user["user"]["token"] = json!(token);
+    }
+    let yaml = serde_saphyr::to_string(&kc).unwrap();
+    let s: Secret = serde_json::from_value(json!({"metadata": {"name": name, "labels": {LABEL_PEER: "true"}}, "stringData": {"kubeconfig": yaml}})).unwrap();
+    secrets.create(&PostParams::default(), &s).await.unwrap();
+}
+
+/// A token of a fresh ServiceAccount in `ns` that nothing grants any access.
+async fn token_without_rbac(client: &kube::Client, ns: &str) -> String {
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "nobody"}})).unwrap();
+    sas.create(&PostParams::default(), &sa).await.unwrap();
+    sas.create_token_request("nobody", &PostParams::default(), &TokenRequest::default())
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token
+}
+
+async fn status_json(lab: &Lab, ns: &str) -> serde_json::Value {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_causeway"))
+        .args([
+            "status",
+            "--kubeconfig",
+            &lab.paths.admin_kubeconfig(1).display().to_string(),
+            "--members-namespace",
+            ns,
+            "-n",
+            ns,
+            "-o",
+            "json",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn member<'a>(status: &'a serde_json::Value, secret: &str) -> &'a serde_json::Value {
+    status["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["secret"] == secret)
+        .unwrap_or_else(|| panic!("member {secret} in {status:#}"))
+}
+
 #[tokio::test]
 async fn peer_outage_bad_credentials_and_restart() {
     let lab = lab(2).await;
     with_temp_ns(&lab, |lab, ns| async move {
         let (c1, c2) = (lab.client(1), lab.client(2));
-        for c in [&c1, &c2] {
+        for (i, c) in [(1, &c1), (2, &c2)] {
+            // The lab may predate the ClusterSetMember CRD.
+            causeway_lab::ready::install_crds(c, i).await.unwrap();
             rbac::install_for_user(c, RBAC, "causeway-controller").await;
             members_role(c, &ns).await;
         }
@@ -183,16 +289,21 @@ async fn peer_outage_bad_credentials_and_restart() {
             .await
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        // A second, broken member: a malformed kubeconfig.
-        let bad: Secret = serde_json::from_value(json!({"metadata": {"name": "peer-broken", "labels": {LABEL_PEER: "true"}}, "stringData": {"kubeconfig": "not: [a kubeconfig"}})).unwrap();
+        let id2 = Api::<ClusterProperty>::all(c2.clone()).get(PROPERTY_CLUSTER_ID).await.unwrap().spec.value;
+        let good = format!("peer-{id2}");
+        // Three broken members: a malformed kubeconfig, a token the peer rejects, and a valid
+        // token of a ServiceAccount without any RBAC.
+        let bad: Secret = serde_json::from_value(json!({"metadata": {"name": "peer-broken", "labels": {LABEL_PEER: "true"}}, "stringData": {"kubeconfig": "token: [s3cr3t-value"}})).unwrap();
         Api::<Secret>::namespaced(c1.clone(), &ns).create(&PostParams::default(), &bad).await.unwrap();
+        peer_secret_with_token(&c1, &ns, &good, "peer-badtoken", "not-a-token").await;
+        let nobody = token_without_rbac(&c2, &ns).await;
+        peer_secret_with_token(&c1, &ns, &good, "peer-norbac", &nobody).await;
 
         let port = free_port();
         let mut ctl = controller(&lab, 1, &ns, port);
         workload(&c1, &ns, "10.42.0.51").await;
         workload(&c2, &ns, "10.44.0.51").await;
-        let id2 = Api::<ClusterProperty>::all(c2.clone()).get(PROPERTY_CLUSTER_ID).await.unwrap().spec.value;
-        // The broken member does not stop the good one.
+        // The broken members do not stop the good one.
         let both = eventually(20, "both clusters' slices in cluster 1", || async {
             let s = sources(&c1, &ns).await;
             (s.len() == 2).then_some(s)
@@ -200,13 +311,61 @@ async fn peer_outage_bad_credentials_and_restart() {
         .await;
         assert!(both.contains(&id2));
         assert!(ctl.log_text().contains("peer-broken"), "the broken member is named in the log:\n{}", ctl.log_text());
+        // Each bad credential gets a clear reason on its ClusterSetMember.
+        let broken = member_is(&c1, &ns, "peer-broken", "Reachable", "False", "InvalidKubeconfig", 20).await;
+        assert!(broken.message.contains("causeway join"), "{}", broken.message);
+        assert!(!broken.message.contains("s3cr3t"), "no Secret data in the message: {}", broken.message);
+        assert!(!ctl.log_text().contains("s3cr3t"), "no Secret data in the log:\n{}", ctl.log_text());
+        let unauthorized = member_is(&c1, &ns, "peer-badtoken", "Reachable", "False", "Unauthorized", 20).await;
+        assert!(unauthorized.message.contains("401"), "{}", unauthorized.message);
+        let forbidden = member_is(&c1, &ns, "peer-norbac", "Reachable", "False", "Forbidden", 20).await;
+        assert!(forbidden.message.contains("peer-reader.yaml"), "{}", forbidden.message);
+        let (stale, _, _) = member_condition(&c1, &ns, "peer-norbac", "Stale").await.unwrap();
+        assert_eq!(stale, "True", "a member that never connected is stale");
+        // The healthy member: connected, live, its cluster id recorded, owned by its Secret.
+        let healthy = member_is(&c1, &ns, &good, "Reachable", "True", "Connected", 20).await;
+        member_is(&c1, &ns, &good, "Stale", "False", "Live", 20).await;
+        let m = Api::<ClusterSetMember>::namespaced(c1.clone(), &ns).get(&good).await.unwrap();
+        assert_eq!(m.status.as_ref().and_then(|s| s.cluster_id.as_deref()), Some(id2.as_str()));
+        assert_eq!(m.spec.secret_name, good);
+        let secret_uid = Api::<Secret>::namespaced(c1.clone(), &ns).get(&good).await.unwrap().metadata.uid;
+        assert_eq!(m.metadata.owner_references.unwrap_or_default().first().map(|o| (o.kind.clone(), Some(o.uid.clone()))), Some(("Secret".into(), secret_uid)));
+        // `causeway status` shows its own probe and the controller's view side by side.
+        let status = status_json(&lab, &ns).await;
+        let norbac = member(&status, "peer-norbac");
+        assert_eq!(norbac["reachable"], false);
+        assert_eq!(norbac["reason"], "Forbidden");
+        assert_eq!(norbac["controller"]["reachable"]["reason"], "Forbidden");
+        let up = member(&status, &good);
+        assert_eq!(up["reachable"], true);
+        assert_eq!(up["cluster"], id2.as_str());
+        assert_eq!(up["controller"]["reachable"]["status"], "True");
+        assert_eq!(up["controller"]["stale"]["reason"], "Live");
         let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(c1.clone(), &ns);
-        let ev = eventually(20, "a MemberUnavailable event on the broken peer Secret", || async {
-            events.list(&ListParams::default()).await.ok()?.items.into_iter().find(|e| e.reason.as_deref() == Some("MemberUnavailable"))
+        for name in ["peer-broken", "peer-badtoken", "peer-norbac"] {
+            let ev = eventually(20, "a MemberUnavailable event on the broken peer Secret", || async {
+                events.list(&ListParams::default()).await.ok()?.items.into_iter().find(|e| {
+                    e.reason.as_deref() == Some("MemberUnavailable")
+                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+                })
+            })
+            .await;
+            assert!(ev.note.unwrap_or_default().contains("other members keep syncing"));
+        }
+        // Throughout, the healthy member never flipped.
+        let still = member_is(&c1, &ns, &good, "Reachable", "True", "Connected", 1).await;
+        assert_eq!(still.last_transition_time, healthy.last_transition_time);
+        let secrets = Api::<Secret>::namespaced(c1.clone(), &ns);
+        for name in ["peer-broken", "peer-badtoken", "peer-norbac"] {
+            secrets.delete(name, &DeleteParams::default()).await.unwrap();
+        }
+        // Their ClusterSetMembers go with them.
+        let members: Api<ClusterSetMember> = Api::namespaced(c1.clone(), &ns);
+        eventually(30, "the broken members' ClusterSetMembers gone", || async {
+            let names: Vec<String> = members.list(&ListParams::default()).await.ok()?.items.into_iter().filter_map(|m| m.metadata.name).collect();
+            (names == vec![good.clone()]).then_some(())
         })
         .await;
-        assert_eq!(ev.regarding.and_then(|r| r.name).as_deref(), Some("peer-broken"));
-        Api::<Secret>::namespaced(c1.clone(), &ns).delete("peer-broken", &DeleteParams::default()).await.unwrap();
         // Let everything settle first (the controller-manager may still be publishing slices):
         // the controller's write count must stand still for 3 s.
         let mut last = (writes(&metrics(port).await.unwrap()), Instant::now());
@@ -230,11 +389,18 @@ async fn peer_outage_bad_credentials_and_restart() {
         assert_eq!(writes(&text), 0, "a restart that finds nothing to change writes nothing: {written:?}");
 
         // Peer apiserver down: its endpoints stay for the grace period, then are withdrawn; the
-        // import stays because cluster 1 still exports.
+        // import stays because cluster 1 still exports. The member says so while it happens.
         let down = Instant::now();
         let paths = lab.paths.clone();
         causeway_lab::process::stop_one(&paths.pid_dir(), "c2-kube-apiserver", Duration::from_secs(5));
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        let unreachable = member_is(&c1, &ns, &good, "Reachable", "False", "Unreachable", 4).await;
+        assert!(unreachable.last_transition_time.0 > healthy.last_transition_time.0);
+        let in_grace = member_is(&c1, &ns, &good, "Stale", "True", "InGrace", 4).await;
+        assert!(in_grace.message.contains("kept until"), "{}", in_grace.message);
+        eprintln!("member Unreachable/InGrace {:.1} s after its apiserver stopped", down.elapsed().as_secs_f64());
+        if let Some(rest) = Duration::from_secs(2).checked_sub(down.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
         assert!(sources(&c1, &ns).await.contains(&id2), "within the grace period the peer's endpoints stay");
         eventually(30, "the peer's endpoints withdrawn after the grace period", || async {
             (!sources(&c1, &ns).await.contains(&id2)).then_some(())
@@ -242,6 +408,13 @@ async fn peer_outage_bad_credentials_and_restart() {
         .await;
         eprintln!("peer endpoints withdrawn {:.1} s after its apiserver stopped (grace 4 s)", down.elapsed().as_secs_f64());
         assert!(Api::<ServiceImport>::namespaced(c1.clone(), &ns).get_opt("serve").await.unwrap().is_some());
+        let expired = member_is(&c1, &ns, &good, "Stale", "True", "Expired", 10).await;
+        assert_eq!(expired.last_transition_time, in_grace.last_transition_time, "InGrace to Expired is no transition of Stale");
+        let status = status_json(&lab, &ns).await;
+        let stale = member(&status, &good);
+        assert_eq!(stale["reachable"], false, "{stale:#}");
+        assert_eq!(stale["reason"], "Unreachable", "{stale:#}");
+        assert_eq!(stale["controller"]["stale"]["reason"], "Expired", "{stale:#}");
 
         // Back: everything returns, once.
         causeway_lab::up::restart_apiserver(&paths, 2).await.unwrap();
@@ -253,6 +426,17 @@ async fn peer_outage_bad_credentials_and_restart() {
         .await;
         assert!(s.contains(&id2));
         eprintln!("peer endpoints back {:.1} s after its apiserver returned", back.elapsed().as_secs_f64());
+        member_is(&c1, &ns, &good, "Reachable", "True", "Connected", 20).await;
+        member_is(&c1, &ns, &good, "Stale", "False", "Live", 20).await;
+        // Member status is written on transitions only: Unreachable/InGrace, Expired, Live.
+        let text = metrics(port).await.unwrap();
+        let member_writes: u64 = text
+            .lines()
+            .filter(|l| l.starts_with("causeway_controller_api_writes_total") && l.contains("clustersetmember"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum();
+        eprintln!("ClusterSetMember writes during the outage and return: {member_writes}");
+        assert_eq!(member_writes, 3, "one status write per transition");
         assert!(ctl.child.try_wait().unwrap().is_none(), "controller still runs");
         ctl.terminate().await;
         for c in &lab.clients {

@@ -1,15 +1,24 @@
 //! Cross-cluster sync (KEP-1645's mcs-controller), without a hub: every member cluster runs it,
 //! reads every peer read-only and writes only into its own cluster.
 //!
-//! Data flow: [`members`] turns the peer Secrets into clients; [`cluster::ClusterWatch`] keeps
+//! Data flow: [`members`] turns the peer Secrets into clients and [`peers`] keeps one member per
+//! Secret, connecting in the background and retrying with back-off; [`cluster::ClusterWatch`] keeps
 //! label-selected caches of each member's ServiceExports, Services and EndpointSlices (the local
 //! cluster included) and its health; on any change [`engine`] recomputes the clusterset view with
 //! `causeway-core::clusterset` (deterministic, so all members agree) and writes only the
 //! difference: ServiceImports, `status.clusters`, per-source-cluster MCS EndpointSlices and the
 //! local ServiceExports' conditions. Nothing is deleted on partial information: a member that has
 //! not synced yet, or failed less than `--peer-grace` ago, keeps its previous contribution.
+//! Failures are classified ([`failure`]) into the `Reachable` reason of the member's
+//! `ClusterSetMember`, whose `Reachable`/`Stale` conditions [`member_conditions`] computes and
+//! [`member_status`] writes (lease holder only, only on change); connection failures also raise a
+//! `MemberUnavailable` Event on the Secret.
 
 pub mod cluster;
 pub mod engine;
+pub mod failure;
 pub mod identity;
+pub mod member_conditions;
+pub mod member_status;
 pub mod members;
+pub mod peers;

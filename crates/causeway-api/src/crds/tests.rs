@@ -11,7 +11,10 @@ fn committed_crds_match_the_types() {
 
 #[test]
 fn mcs_crds_serve_both_versions_and_store_v1beta1() {
-    for crd in all_crds() {
+    for crd in all_crds()
+        .into_iter()
+        .filter(|c| c.spec.group != crate::clusterset_member::GROUP)
+    {
         let mut versions: Vec<_> = crd
             .spec
             .versions
@@ -113,4 +116,59 @@ fn export_spec_is_optional() {
             v.name
         );
     }
+}
+
+#[test]
+fn member_crd_is_namespaced_v1alpha1_with_status_and_columns() {
+    let crds = all_crds();
+    let member = crds
+        .iter()
+        .find(|c| c.spec.names.kind == "ClusterSetMember")
+        .expect("member crd");
+    assert_eq!(
+        member.metadata.name.as_deref(),
+        Some("clustersetmembers.causeway.multicluster.x-k8s.io")
+    );
+    assert_eq!(member.spec.scope, "Namespaced");
+    assert_eq!(member.spec.versions.len(), 1);
+    let v = &member.spec.versions[0];
+    assert_eq!(
+        (v.name.as_str(), v.served, v.storage),
+        ("v1alpha1", true, true)
+    );
+    assert!(
+        v.subresources
+            .as_ref()
+            .and_then(|s| s.status.as_ref())
+            .is_some()
+    );
+    let cols: Vec<_> = v
+        .additional_printer_columns
+        .iter()
+        .flatten()
+        .map(|c| (c.name.as_str(), c.json_path.as_str()))
+        .collect();
+    assert_eq!(
+        cols,
+        vec![
+            ("Cluster", ".status.clusterID"),
+            (
+                "Reachable",
+                ".status.conditions[?(@.type==\"Reachable\")].status"
+            ),
+            ("Stale", ".status.conditions[?(@.type==\"Stale\")].status"),
+            ("Age", ".metadata.creationTimestamp")
+        ]
+    );
+    let status = v
+        .schema
+        .as_ref()
+        .and_then(|s| s.open_api_v3_schema.as_ref())
+        .and_then(|s| s.properties.as_ref())
+        .and_then(|p| p.get("status"))
+        .and_then(|s| s.properties.as_ref())
+        .expect("status schema");
+    let conditions = status.get("conditions").expect("conditions");
+    assert_eq!(conditions.x_kubernetes_list_type.as_deref(), Some("map"));
+    assert!(status.contains_key("clusterID"));
 }

@@ -1,6 +1,7 @@
 //! One member cluster's caches: ServiceExports, Services and the kube-controller-manager's
 //! EndpointSlices, each a reflector store whose watch reconnects with back-off. Health follows
-//! the watch streams: any error marks the member failing (since when), any event heals it.
+//! the watch streams: an error marks the member failing (since when, and why, classified by
+//! [`super::failure`]; `410 Gone` is only a relist), any event heals it.
 //! Stores keep their last complete list while failing, so a broken watch never looks like
 //! "nothing exported".
 
@@ -13,6 +14,7 @@ use causeway_api::names::{LABEL_MANAGED_BY, MANAGED_BY_K8S};
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, Store};
@@ -20,12 +22,25 @@ use kube::runtime::watcher::{self, Config};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use super::failure::MemberFailure;
+
 /// A member's health.
 #[derive(Debug, Default)]
 pub struct Health {
     synced: [AtomicBool; 3],
-    failing_since: Mutex<Option<Instant>>,
-    last_error: Mutex<Option<String>>,
+    failing: Mutex<Option<Failing>>,
+}
+
+/// A member failing since some moment, for one classified reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failing {
+    /// When the failure began (monotonic: the grace period counts from here).
+    pub since: Instant,
+    /// The same moment on the wall clock (shown in conditions).
+    pub since_wall: Timestamp,
+    /// What is wrong: the first error of the current reason, so repeated retries failing the
+    /// same way keep the same text.
+    pub failure: MemberFailure,
 }
 
 impl Health {
@@ -36,35 +51,36 @@ impl Health {
 
     /// How long the member has been failing, if it is.
     pub fn failing_for(&self) -> Option<Duration> {
-        self.failing_since
-            .lock()
-            .ok()
-            .and_then(|f| f.map(|t| t.elapsed()))
+        self.failing().map(|f| f.since.elapsed())
     }
 
-    /// The last watch error, for status output.
-    pub fn last_error(&self) -> Option<String> {
-        self.last_error.lock().ok().and_then(|e| e.clone())
+    /// The current failure, if the member is failing.
+    pub fn failing(&self) -> Option<Failing> {
+        self.failing.lock().ok().and_then(|f| f.clone())
     }
 
     fn ok(&self) {
-        if let Ok(mut f) = self.failing_since.lock() {
+        if let Ok(mut f) = self.failing.lock() {
             *f = None;
         }
     }
 
-    fn failed(&self, error: String) {
-        if let Ok(mut f) = self.failing_since.lock() {
-            f.get_or_insert_with(Instant::now);
+    /// Marks the member failing (bad credential, unreachable, a broken watch). A failure of the
+    /// same reason keeps the first detail; the start of the failure never moves while it lasts.
+    pub fn fail(&self, failure: MemberFailure) {
+        if let Ok(mut f) = self.failing.lock() {
+            match f.as_mut() {
+                Some(current) if current.failure.reason == failure.reason => {}
+                Some(current) => current.failure = failure,
+                None => {
+                    *f = Some(Failing {
+                        since: Instant::now(),
+                        since_wall: Timestamp::now(),
+                        failure,
+                    });
+                }
+            }
         }
-        if let Ok(mut e) = self.last_error.lock() {
-            *e = Some(error);
-        }
-    }
-
-    /// Marks the member failing before any watch started (bad credential, unreachable).
-    pub fn fail_now(&self, error: String) {
-        self.failed(error);
     }
 }
 
@@ -82,6 +98,8 @@ pub struct ClusterWatch {
     pub slices: Store<EndpointSlice>,
     /// Health.
     pub health: Arc<Health>,
+    /// When the watches started (a member not synced since then long enough is expired).
+    pub started: Instant,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -139,14 +157,15 @@ impl ClusterWatch {
             services,
             slices,
             health,
+            started: Instant::now(),
             tasks,
         }
     }
 
-    /// A member that could not even be connected to: no data, failing since now.
-    pub fn unreachable(id: String, error: String) -> Self {
-        let health = Arc::new(Health::default());
-        health.fail_now(error);
+    /// A member without watches (not connected yet, or its connection failed): no data. `id`
+    /// is its last known cluster id (so what it contributed stays held during the grace period)
+    /// or a placeholder.
+    pub fn placeholder(id: String) -> Self {
         let (exports, _) = reflector::store();
         let (services, _) = reflector::store();
         let (slices, _) = reflector::store();
@@ -156,9 +175,15 @@ impl ClusterWatch {
             exports,
             services,
             slices,
-            health,
+            health: Arc::new(Health::default()),
+            started: Instant::now(),
             tasks: Vec::new(),
         }
+    }
+
+    /// Whether this member has live watches (it connected).
+    pub fn connected(&self) -> bool {
+        !self.tasks.is_empty()
     }
 }
 
@@ -196,10 +221,15 @@ where
                         health.synced[slot].store(true, Ordering::Relaxed);
                     }
                 }
-                Err(err) => {
-                    tracing::warn!(cluster = %cluster, error = %err, "watch of a member cluster failed; retrying");
-                    health.failed(err.to_string());
-                }
+                Err(err) => match MemberFailure::watch(&err) {
+                    Some(failure) => {
+                        tracing::warn!(cluster = %cluster, reason = failure.reason.as_str(), error = %failure.detail, "watch of a member cluster failed; retrying");
+                        health.fail(failure);
+                    }
+                    None => {
+                        tracing::debug!(cluster = %cluster, error = %err, "watch of a member cluster restarts from a fresh list");
+                    }
+                },
             }
             notify.notify_one();
         }

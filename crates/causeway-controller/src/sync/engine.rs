@@ -1,7 +1,8 @@
 //! The sync engine: on every change anywhere, recompute the clusterset view for this cluster and
-//! write only what differs (leader only). See the parent module for the data flow.
+//! write only what differs (leader only), and keep each member's ClusterSetMember status. See
+//! the parent module for the data flow.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -32,6 +33,10 @@ use serde_json::json;
 use tokio::sync::{Notify, watch};
 
 use super::cluster::{ClusterWatch, scoped};
+use super::failure::{MemberFailure, Reason};
+use super::member_conditions::{self, FailingView, MemberState};
+use super::member_status::{MemberInput, MemberStatus};
+use super::peers::{Peer, Peers};
 use super::{identity, members};
 use crate::metrics::Metrics;
 
@@ -88,6 +93,10 @@ enum Standing {
 }
 
 /// Runs the sync until the process ends.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one loop: identity, members, member status, then a pass"
+)]
 pub async fn run(
     client: kube::Client,
     settings: SyncSettings,
@@ -103,15 +112,15 @@ pub async fn run(
         },
     );
     let local = start_local(&client, settings.namespace.as_deref(), &notify);
-    let started = Instant::now();
     let mut local_id = None;
-    let mut peers: Vec<ClusterWatch> = Vec::new();
-    let mut peer_versions: Vec<(String, String)> = Vec::new();
+    let mut peers = Peers::new(settings.namespace.clone(), notify.clone());
+    let mut member_status =
+        MemberStatus::new(&client, &settings.members_namespace, metrics.clone());
     let mut local_watch: Option<ClusterWatch> = None;
     let mut last_members_check: Option<Instant> = None;
     let mut failed_passes: u32 = 0;
-    let mut failures: Vec<(members::PeerSecret, String)> = Vec::new();
-    let mut failures_reported = false;
+    let mut member_backoff = Backoff::default();
+    let mut reported: HashSet<(String, String, Reason)> = HashSet::new();
     loop {
         tokio::select! {
             () = notify.notified() => {}
@@ -138,37 +147,45 @@ pub async fn run(
                 }
             }
         }
+        member_status.poll(&notify).await;
         if last_members_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
             last_members_check = Some(Instant::now());
-            let before = peer_versions.clone();
-            reload_members(
-                &client,
-                &mut failures,
-                &settings,
-                &notify,
-                &mut peers,
-                &mut peer_versions,
-            )
-            .await;
-            if before != peer_versions {
-                failures_reported = false;
+            match members::list(&client, &settings.members_namespace).await {
+                Ok(secrets) => peers.update(secrets, |name| member_status.recorded_id(name)),
+                Err(err) => {
+                    tracing::warn!(error = %format!("{err:#}"), "cannot list member Secrets; keeping the current members");
+                }
             }
+            peers.retry_due();
         }
-        if leads && !failures_reported {
-            failures_reported = true;
-            for (secret, message) in &failures {
-                report_member_failure(&recorder, secret, message).await;
-            }
+        peers.collect();
+        peers.adopt_recorded_ids(|name| member_status.recorded_id(name));
+        if leads {
+            report_member_failures(&recorder, &peers, &mut reported).await;
         }
         let (Some(id), Some(local_watch)) = (&local_id, &local_watch) else {
             continue;
         };
-        if !leads || !local_watch.health.synced() || !local.synced() {
+        if !leads {
+            continue;
+        }
+        if peers.listed() && member_backoff.due() {
+            let inputs: Vec<MemberInput<'_>> = peers
+                .iter()
+                .map(|p| MemberInput {
+                    secret: &p.secret,
+                    desired: member_conditions::desired(&member_state(p, settings.peer_grace)),
+                })
+                .collect();
+            let errors = member_status.converge(&inputs).await;
+            member_backoff.record(errors);
+        }
+        if !local_watch.health.synced() || !local.synced() || !member_status.settled() {
             continue;
         }
         let mut clusters: Vec<(&ClusterWatch, Standing)> = vec![(local_watch, Standing::Live)];
-        for p in &peers {
-            clusters.push((p, standing(p, started, settings.peer_grace)));
+        for p in peers.iter().map(|p| &p.watch) {
+            clusters.push((p, standing(p, settings.peer_grace)));
             metrics.peer_up(&p.id, p.health.synced() && p.health.failing_for().is_none());
         }
         // Until every member has listed once (or failed), a partial view would shrink imports
@@ -200,13 +217,89 @@ pub async fn run(
     }
 }
 
+/// Skips member status writes for a while after failed ones (0.5 s, 1 s, 2 s … 30 s), without
+/// holding up the sync.
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+    until: Option<Instant>,
+}
+
+impl Backoff {
+    fn due(&self) -> bool {
+        self.until.is_none_or(|t| Instant::now() >= t)
+    }
+
+    fn record(&mut self, errors: usize) {
+        if errors == 0 {
+            *self = Self::default();
+            return;
+        }
+        self.failures = self.failures.saturating_add(1);
+        let delay =
+            Duration::from_millis(250u64 << self.failures.min(7)).min(Duration::from_secs(30));
+        self.until = Some(Instant::now() + delay);
+    }
+}
+
+/// What the member status is computed from.
+fn member_state(p: &Peer, grace: Duration) -> MemberState<'_> {
+    MemberState {
+        cluster_id: p.known_id.as_deref(),
+        connected: p.watch.connected(),
+        synced: p.watch.health.synced(),
+        failing: p.watch.health.failing().map(|f| FailingView {
+            failure: f.failure,
+            since: f.since_wall,
+            elapsed: f.since.elapsed(),
+        }),
+        running_for: p.watch.started.elapsed(),
+        grace,
+    }
+}
+
+/// One Warning Event per peer Secret version and failure reason while connecting fails.
+async fn report_member_failures(
+    recorder: &Recorder,
+    peers: &Peers,
+    reported: &mut HashSet<(String, String, Reason)>,
+) {
+    let current: HashSet<(String, String, Reason)> = peers
+        .iter()
+        .filter_map(|p| {
+            let f = p.connect_failure.as_ref()?;
+            Some((p.secret.name.clone(), p.secret.version.clone(), f.reason))
+        })
+        .collect();
+    reported.retain(|k| current.contains(k));
+    for p in peers.iter() {
+        let Some(failure) = &p.connect_failure else {
+            continue;
+        };
+        let key = (
+            p.secret.name.clone(),
+            p.secret.version.clone(),
+            failure.reason,
+        );
+        if reported.insert(key) {
+            report_member_failure(recorder, &p.secret, failure).await;
+        }
+    }
+}
+
 /// A Warning Event on a peer Secret whose member cannot be used.
-async fn report_member_failure(recorder: &Recorder, secret: &members::PeerSecret, message: &str) {
+async fn report_member_failure(
+    recorder: &Recorder,
+    secret: &members::PeerSecret,
+    failure: &MemberFailure,
+) {
     let ev = Event {
         type_: EventType::Warning,
         reason: "MemberUnavailable".into(),
         note: Some(format!(
-            "{message}; other members keep syncing; re-run `causeway join` for this peer"
+            "{}: {}; other members keep syncing",
+            failure.reason.as_str(),
+            failure.message()
         )),
         action: "Connect".into(),
         secondary: None,
@@ -224,12 +317,14 @@ async fn report_member_failure(recorder: &Recorder, secret: &members::PeerSecret
     }
 }
 
-fn standing(c: &ClusterWatch, started: Instant, grace: Duration) -> Standing {
+/// What a member may contribute now; a member not synced yet is held for the grace period
+/// counted from its own (re)connection, so a reconnect or a rotated credential causes no churn.
+fn standing(c: &ClusterWatch, grace: Duration) -> Standing {
     match c.health.failing_for() {
         Some(d) if d >= grace => Standing::Expired,
         Some(_) => Standing::Held,
         None if c.health.synced() => Standing::Live,
-        None if started.elapsed() < grace => Standing::Held,
+        None if c.started.elapsed() < grace => Standing::Held,
         None => Standing::Expired,
     }
 }
@@ -277,56 +372,6 @@ fn start_local(client: &kube::Client, namespace: Option<&str>, notify: &Arc<Noti
         namespaces,
         synced,
     }
-}
-
-async fn reload_members(
-    client: &kube::Client,
-    failures: &mut Vec<(members::PeerSecret, String)>,
-    settings: &SyncSettings,
-    notify: &Arc<Notify>,
-    peers: &mut Vec<ClusterWatch>,
-    versions: &mut Vec<(String, String)>,
-) {
-    let secrets = match members::list(client, &settings.members_namespace).await {
-        Ok(s) => s,
-        Err(err) => {
-            tracing::warn!(error = %format!("{err:#}"), "cannot list member Secrets; keeping the current members");
-            return;
-        }
-    };
-    let now: Vec<(String, String)> = secrets
-        .iter()
-        .map(|s| (s.name.clone(), s.version.clone()))
-        .collect();
-    if &now == versions {
-        return;
-    }
-    let mut next = Vec::new();
-    failures.clear();
-    for secret in &secrets {
-        let connected = match members::client(secret).await {
-            Ok(peer) => identity::cluster_id(&peer, false)
-                .await
-                .map(|id| (peer, id)),
-            Err(err) => Err(err),
-        };
-        let watch = match connected {
-            Ok((peer, id)) => {
-                tracing::info!(peer = %secret.name, cluster = %id, "member added");
-                ClusterWatch::start(id, false, &peer, settings.namespace.as_deref(), notify)
-            }
-            Err(err) => {
-                let message = format!("{err:#}");
-                tracing::error!(peer = %secret.name, error = %message, "member unreachable, unauthorised or misconfigured; other members keep syncing (re-run `causeway join`)");
-                failures.push((secret.clone(), message.clone()));
-                ClusterWatch::unreachable(format!("secret-{}", secret.name), message)
-            }
-        };
-        next.push(watch);
-    }
-    *peers = next;
-    *versions = now;
-    notify.notify_one();
 }
 
 /// A member's controller-manager slices by `(namespace, kubernetes.io/service-name)`.

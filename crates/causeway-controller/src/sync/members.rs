@@ -1,6 +1,7 @@
 //! Clusterset members: Secrets in the members namespace labelled
 //! `causeway.multicluster.x-k8s.io/peer=true`, each holding a read-only kubeconfig for one peer
-//! (written by `causeway join`).
+//! (written by `causeway join`). [`connect`] turns one into a client and the peer's cluster id,
+//! or a classified [`MemberFailure`].
 
 use anyhow::Context as _;
 use causeway_api::names::{LABEL_PEER, PEER_SECRET_KEY};
@@ -8,6 +9,12 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use super::failure::{MemberFailure, Reason};
+use super::identity;
+
+/// How long a connection attempt may take before the member counts as unreachable.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A peer Secret: its name, resource version and kubeconfig.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,18 +58,44 @@ pub async fn list(client: &kube::Client, namespace: &str) -> anyhow::Result<Vec<
     Ok(out)
 }
 
-/// A client for a peer; the error names the Secret and the fix, never the credential.
+/// A client for a peer; the error names the Secret, never the credential (callers add the fix).
 pub async fn client(secret: &PeerSecret) -> anyhow::Result<kube::Client> {
-    let kc = Kubeconfig::from_yaml(&secret.kubeconfig)
-        .map_err(|e| anyhow::anyhow!("peer Secret {}: key {PEER_SECRET_KEY} is not a valid kubeconfig ({e}); re-run `causeway join`", secret.name))?;
+    if secret.kubeconfig.trim().is_empty() {
+        anyhow::bail!("peer Secret {} has no key {PEER_SECRET_KEY}", secret.name);
+    }
+    let kc = Kubeconfig::from_yaml(&secret.kubeconfig).map_err(|e| {
+        anyhow::anyhow!(
+            "peer Secret {}: key {PEER_SECRET_KEY} is not a valid kubeconfig ({e})",
+            secret.name
+        )
+    })?;
     let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "peer Secret {}: unusable kubeconfig ({e}); re-run `causeway join`",
-                secret.name
-            )
-        })?;
+        .map_err(|e| anyhow::anyhow!("peer Secret {}: unusable kubeconfig ({e})", secret.name))?;
     kube::Client::try_from(config)
         .map_err(|e| anyhow::anyhow!("peer Secret {}: cannot build a client ({e})", secret.name))
+}
+
+/// A client for the peer and the peer's cluster id, within [`CONNECT_TIMEOUT`].
+pub async fn connect(secret: &PeerSecret) -> Result<(kube::Client, String), MemberFailure> {
+    let attempt = async {
+        let client = client(secret)
+            .await
+            .map_err(|e| MemberFailure::invalid_kubeconfig(&e))?;
+        let id = identity::cluster_id(&client, false)
+            .await
+            .map_err(|e| MemberFailure::identity(&e))?;
+        Ok((client, id))
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+        .await
+        .unwrap_or_else(|_| {
+            Err(MemberFailure::new(
+                Reason::Unreachable,
+                format!(
+                    "no answer from the peer's apiserver within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                ),
+            ))
+        })
 }
