@@ -41,3 +41,17 @@ demo: build
 bench:
 	$(CARGO) build --release -p causeway-cli -p causeway-bench
 	./target/release/causeway-bench imports
+
+# Fuzz the DNS request handler for FUZZ_SECONDS (cargo-fuzz: `cargo install cargo-fuzz`; on a
+# stable toolchain RUSTC_BOOTSTRAP=1 lets it use the nightly-only sanitizer flags), then shrink
+# the committed corpus (crates/causeway-dns/fuzz/corpus/handle_wire) and replay it, with the
+# crash regressions, on stable as `make test` does. A crash leaves its input under
+# crates/causeway-dns/fuzz/artifacts/: fix it, then add it to fuzz/regressions/handle_wire/.
+FUZZ_SECONDS ?= 600
+.PHONY: fuzz
+fuzz:
+	cd crates/causeway-dns && RUSTC_BOOTSTRAP=1 cargo fuzz run handle_wire -O \
+		fuzz/corpus/handle_wire fuzz/regressions/handle_wire \
+		-- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1
+	cd crates/causeway-dns && RUSTC_BOOTSTRAP=1 cargo fuzz cmin handle_wire -O fuzz/corpus/handle_wire
+	$(CARGO) test -p causeway-dns --test fuzz_corpus

@@ -1,25 +1,37 @@
-//! `causeway dns`: wires client, metrics, the admin server and the causeway-dns server, and
-//! stops gracefully on SIGTERM.
+//! `causeway dns`: wires client, metrics, the admin server, leader election and the
+//! causeway-dns server, and stops gracefully on SIGTERM (then gives the Lease up).
 //!
 //! Readiness (`/readyz`) follows the DNS feed: it turns 200 once the initial `ServiceImport` and
 //! `EndpointSlice` lists are in the index, so a replica never answers NXDOMAIN for names it has
-//! simply not listed yet. There is no lease: every replica serves.
+//! simply not listed yet. Every replica serves; the one holding the Lease (default
+//! `causeway-system/causeway-dns`) also writes the `DnsResolvable` condition. The election runs
+//! in the background and never delays or stops DNS: when the Lease cannot be set up (namespace
+//! missing, RBAC not yet granted) it is retried every [`ELECT_RETRY`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
+use causeway_api::names::FIELD_MANAGER_DNS;
 use causeway_dns::{Dns, DnsArgs};
-use causeway_runtime::{AdminArgs, ClientArgs, LogArgs, admin, shutdown};
+use causeway_runtime::{AdminArgs, ClientArgs, LeaseArgs, LogArgs, admin, lease, shutdown};
 use clap::Args;
 use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+use tracing::{Instrument as _, info_span};
 
 /// hickory-server logs every request at `info`; DNS is a hot path that gets counters instead.
 const HICKORY_TARGET: &str = "hickory_server";
 /// Directive appended when the user's filter says nothing about [`HICKORY_TARGET`].
 const HICKORY_DEFAULT: &str = "hickory_server=warn";
+/// The Lease of `causeway dns` (apart from the controller's).
+const LEASE_NAME: &str = "causeway-dns";
+/// Wait before setting up the Lease again after a failure.
+const ELECT_RETRY: Duration = Duration::from_secs(5);
 
 /// `causeway dns` flags.
 #[derive(Debug, Args)]
+#[command(mut_arg("leader_election_id", |a| a.default_value(LEASE_NAME)))]
 pub struct DnsCommand {
     #[command(flatten)]
     client: ClientArgs,
@@ -27,23 +39,80 @@ pub struct DnsCommand {
     admin: AdminArgs,
     #[command(flatten)]
     dns: DnsArgs,
+    #[command(flatten)]
+    lease: LeaseArgs,
 }
 
 impl DnsCommand {
     pub async fn run(self) -> anyhow::Result<()> {
-        let Self { client, admin, dns } = self;
+        let Self {
+            client,
+            admin,
+            dns,
+            lease,
+        } = self;
         let client = client.client().await?;
         let mut registry = Registry::with_prefix("causeway");
-        let dns = Dns::new(dns, registry.sub_registry_with_prefix("dns"))
+        let mut dns = Dns::new(dns, registry.sub_registry_with_prefix("dns"))
             .context("failed to configure the DNS server")?;
         let addr = admin::serve(admin.admin_addr, Arc::new(registry), dns.ready()).await?;
         tracing::info!(admin = %addr, "admin server listening");
-        dns.run_until(client, shutdown::signal())
-            .await
-            .context("DNS server failed")?;
+        let (stop_election, stopped) = watch::channel(false);
+        let election = if dns.writes_conditions() {
+            let (leader_tx, is_leader) = watch::channel(false);
+            dns = dns.with_leadership(is_leader);
+            Some(tokio::spawn(
+                elect(client.clone(), lease, leader_tx, stopped)
+                    .instrument(info_span!("dns_lease")),
+            ))
+        } else {
+            None
+        };
+        let result = dns.run_until(client, shutdown::signal()).await;
+        let _ = stop_election.send(true);
+        if let Some(election) = election {
+            let _ = election.await;
+        }
+        result.context("DNS server failed")?;
         tracing::info!("DNS server stopped");
         Ok(())
     }
+}
+
+/// Holds the Lease (set up again every [`ELECT_RETRY`] until that succeeds) and mirrors its
+/// outcome into `leader` until `stop`; then releases it.
+async fn elect(
+    client: kube::Client,
+    args: LeaseArgs,
+    leader: watch::Sender<bool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let election = loop {
+        match lease::elect(client.clone(), &args, FIELD_MANAGER_DNS).await {
+            Ok(election) => break election,
+            Err(err) => {
+                tracing::warn!(
+                    lease = %format_args!("{}/{}", args.leader_election_namespace, args.leader_election_id),
+                    error = %format_args!("{err:#}"),
+                    "cannot set up the Lease; serving without writing DnsResolvable conditions, retrying"
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(ELECT_RETRY) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+        }
+    };
+    let mut is_leader = election.is_leader.clone();
+    loop {
+        leader.send_replace(*is_leader.borrow_and_update());
+        tokio::select! {
+            changed = is_leader.changed() => if changed.is_err() { break },
+            _ = stop.wait_for(|s| *s) => break,
+        }
+    }
+    leader.send_replace(false);
+    election.release().await;
 }
 
 /// The logging flags for `causeway dns`: the user's filter, plus `hickory_server=warn` unless

@@ -7,6 +7,7 @@ mod join;
 mod netpeer;
 mod serve;
 mod status;
+mod status_dns;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -44,8 +45,9 @@ enum Command {
     /// Copy a Service's EndpointSlices from a source cluster into a target cluster as MCS
     /// EndpointSlices (the seed's manual step 4, idempotent; stale copies are removed).
     ImportSlices(import_slices::ImportSlicesCommand),
-    /// Show this cluster's view of the clusterset: members and their reachability, and per
-    /// service the exporting clusters, conflicts and endpoints per cluster.
+    /// Show this cluster's view of the clusterset: members and their reachability, per
+    /// service the exporting clusters, conflicts and endpoints per cluster, and whether
+    /// clusterset.local resolves from here (run it on a node or in a pod to ask as pods do).
     Status(status::StatusCommand),
     /// Answer every HTTP request with `hello from cluster <N> (Node: … Pod: … Address: …)`: the
     /// demo workload.

@@ -1,13 +1,15 @@
-//! `causeway status`: what this cluster sees of the clusterset — its id, each member (reachable
-//! with its credential?), and per imported service: type, VIP, exporting clusters, conflicts and
-//! ready endpoints per source cluster. Reads only.
+//! `causeway status`: what this cluster sees of the clusterset — its id, each member (this
+//! command's own probe with the peer credential, next to the controller's `Reachable` and
+//! `Stale` conditions from the member's ClusterSetMember), and per imported service: type, VIP,
+//! exporting clusters, conflicts and ready endpoints per source cluster. Reads only.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 
 use anyhow::Context as _;
+use causeway_api::clusterset_member::condition::{REACHABLE, STALE};
 use causeway_api::names::{LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER};
-use causeway_api::{ServiceExport, ServiceImport, ServiceImportType};
+use causeway_api::{ClusterSetMember, Condition, ServiceExport, ServiceImport, ServiceImportType};
 use causeway_controller::sync::{identity, members};
 use causeway_runtime::ClientArgs;
 use clap::{Args, ValueEnum};
@@ -37,6 +39,8 @@ pub struct StatusCommand {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
     output: Output,
+    #[command(flatten)]
+    dns: crate::status_dns::DnsCheckArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -44,14 +48,47 @@ struct Report {
     cluster: String,
     members: Vec<MemberReport>,
     services: Vec<ServiceReport>,
+    dns: crate::status_dns::DnsReport,
 }
 
 #[derive(Debug, Serialize)]
 struct MemberReport {
     secret: String,
     cluster: Option<String>,
+    /// This command's own probe with the peer credential.
     reachable: bool,
+    /// The probe's failure reason (`Reachable` reasons of ClusterSetMember).
+    reason: Option<String>,
     error: Option<String>,
+    /// What the controller last wrote on the member's ClusterSetMember.
+    controller: Option<ControllerView>,
+}
+
+/// The controller's view of a member (its ClusterSetMember status).
+#[derive(Debug, Serialize)]
+struct ControllerView {
+    cluster: Option<String>,
+    reachable: Option<ConditionView>,
+    stale: Option<ConditionView>,
+}
+
+#[derive(Debug, Serialize)]
+struct ConditionView {
+    status: String,
+    reason: String,
+    message: String,
+    last_transition_time: String,
+}
+
+impl ConditionView {
+    fn of(c: &Condition) -> Self {
+        Self {
+            status: c.status.clone(),
+            reason: c.reason.clone(),
+            message: c.message.clone(),
+            last_transition_time: c.last_transition_time.0.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -74,34 +111,11 @@ impl StatusCommand {
             members_namespace,
             namespace,
             output,
+            dns,
         } = self;
         let client = client.client().await?;
         let cluster = identity::cluster_id(&client, false).await?;
-        let mut member_reports = Vec::new();
-        for secret in members::list(&client, &members_namespace)
-            .await
-            .unwrap_or_default()
-        {
-            let result = async {
-                let peer = members::client(&secret).await?;
-                identity::cluster_id(&peer, false).await
-            }
-            .await;
-            member_reports.push(match result {
-                Ok(id) => MemberReport {
-                    secret: secret.name,
-                    cluster: Some(id),
-                    reachable: true,
-                    error: None,
-                },
-                Err(err) => MemberReport {
-                    secret: secret.name,
-                    cluster: None,
-                    reachable: false,
-                    error: Some(format!("{err:#}")),
-                },
-            });
-        }
+        let member_reports = member_reports(&client, &members_namespace).await;
         let (imports, exports, slices) = match &namespace {
             Some(ns) => (
                 Api::<ServiceImport>::namespaced(client.clone(), ns),
@@ -189,6 +203,7 @@ impl StatusCommand {
             cluster,
             members: member_reports,
             services,
+            dns: crate::status_dns::check(&client, &dns).await,
         };
         let mut out = std::io::stdout().lock();
         match output {
@@ -199,24 +214,109 @@ impl StatusCommand {
     }
 }
 
+/// Each peer Secret probed with its credential, with the controller's ClusterSetMember view.
+async fn member_reports(client: &kube::Client, members_namespace: &str) -> Vec<MemberReport> {
+    let recorded: BTreeMap<String, ClusterSetMember> =
+        match Api::<ClusterSetMember>::namespaced(client.clone(), members_namespace)
+            .list(&ListParams::default())
+            .await
+        {
+            Ok(list) => list.items.into_iter().map(|m| (m.name_any(), m)).collect(),
+            Err(err) => {
+                // Older installs lack the CRD; the probe below still works.
+                tracing::debug!(
+                    error = &err as &dyn std::error::Error,
+                    "no ClusterSetMembers"
+                );
+                BTreeMap::new()
+            }
+        };
+    let mut reports = Vec::new();
+    for secret in members::list(client, members_namespace)
+        .await
+        .unwrap_or_default()
+    {
+        let controller = recorded.get(&secret.name).map(|m| ControllerView {
+            cluster: m.status.as_ref().and_then(|s| s.cluster_id.clone()),
+            reachable: m.condition(REACHABLE).map(ConditionView::of),
+            stale: m.condition(STALE).map(ConditionView::of),
+        });
+        let probe = members::connect(&secret).await;
+        let recorded_id = controller.as_ref().and_then(|c| c.cluster.clone());
+        reports.push(match probe {
+            Ok((_, id)) => MemberReport {
+                secret: secret.name,
+                cluster: Some(id),
+                reachable: true,
+                reason: None,
+                error: None,
+                controller,
+            },
+            Err(failure) => MemberReport {
+                secret: secret.name,
+                cluster: recorded_id,
+                reachable: false,
+                reason: Some(failure.reason.as_str().to_owned()),
+                error: Some(failure.message()),
+                controller,
+            },
+        });
+    }
+    reports
+}
+
 fn print_table(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
     writeln!(out, "cluster: {}", r.cluster)?;
     writeln!(out, "\nMEMBERS")?;
     if r.members.is_empty() {
         writeln!(out, "  (none: run `causeway join`)")?;
     }
+    if !r.members.is_empty() {
+        writeln!(
+            out,
+            "  {:<42} {:<37} {:<18} {:<23} STALE (controller)",
+            "SECRET", "CLUSTER", "PROBE", "REACHABLE (controller)"
+        )?;
+    }
     for m in &r.members {
-        let state = if m.reachable {
-            "reachable".to_owned()
+        let probe = if m.reachable {
+            "Connected".to_owned()
         } else {
-            format!("UNREACHABLE: {}", m.error.clone().unwrap_or_default())
+            m.reason.clone().unwrap_or_else(|| "failed".into())
+        };
+        let reachable = m.controller.as_ref().and_then(|c| c.reachable.as_ref());
+        let stale = m.controller.as_ref().and_then(|c| c.stale.as_ref());
+        let show = |c: Option<&ConditionView>| {
+            c.map_or_else(|| "-".to_owned(), |c| format!("{}/{}", c.status, c.reason))
         };
         writeln!(
             out,
-            "  {:<40} {:<40} {state}",
+            "  {:<42} {:<37} {:<18} {:<23} {}",
             m.secret,
-            m.cluster.clone().unwrap_or_else(|| "?".into())
+            m.cluster.clone().unwrap_or_else(|| "?".into()),
+            probe,
+            show(reachable),
+            show(stale)
         )?;
+        if let Some(e) = &m.error {
+            writeln!(out, "      probe: {e}")?;
+        }
+        if let Some(c) = reachable.filter(|c| c.status != "True") {
+            writeln!(
+                out,
+                "      controller: {} (since {})",
+                c.message, c.last_transition_time
+            )?;
+        }
+        if let Some(c) = stale.filter(|c| c.status == "True") {
+            writeln!(out, "      stale: {}", c.message)?;
+        }
+        if m.controller.is_none() {
+            writeln!(
+                out,
+                "      controller: no ClusterSetMember yet (is `causeway controller` running with the ClusterSetMember CRD installed?)"
+            )?;
+        }
     }
     writeln!(out, "\nSERVICES")?;
     writeln!(
@@ -249,5 +349,5 @@ fn print_table(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
                 .unwrap_or_default()
         )?;
     }
-    Ok(())
+    crate::status_dns::print(out, &r.dns)
 }

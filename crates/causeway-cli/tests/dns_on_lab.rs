@@ -696,7 +696,9 @@ async fn readyz_waits_for_the_initial_lists_and_the_user_cannot_write() {
             server.daemon.log_text()
         );
 
-        // Least privilege: the DNS user reads ServiceImports and EndpointSlices, writes nothing.
+        // Least privilege: the DNS user reads ServiceImports and EndpointSlices and writes only
+        // their status (dns_resolvable.rs) and its Lease in causeway-system: no spec, no object,
+        // no Lease elsewhere.
         let imports: Api<ServiceImport> = Api::namespaced(user.clone(), &ns);
         imports
             .list(&ListParams::default())
@@ -756,6 +758,18 @@ async fn readyz_waits_for_the_initial_lists_and_the_user_cannot_write() {
                 .map(|_| ()),
             "create EndpointSlice",
         );
+        let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+            Api::namespaced(user.clone(), &ns);
+        forbidden(
+            leases
+                .create(
+                    &PostParams::default(),
+                    &serde_json::from_value(json!({"metadata": {"name": "sneaky"}})).unwrap(),
+                )
+                .await
+                .map(|_| ()),
+            "create a Lease outside causeway-system",
+        );
         let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(user.clone(), &ns);
         forbidden(
             secrets.list(&ListParams::default()).await.map(|_| ()),
@@ -781,15 +795,57 @@ async fn readyz_waits_for_the_initial_lists_and_the_user_cannot_write() {
     .await;
 }
 
-/// The shipped ClusterRole is exactly get/list/watch on the two watched resources: no wildcard,
-/// no write verb, nothing else (the lab test above proves the apiserver enforces it).
+/// The shipped RBAC is least privilege: the ClusterRole is exactly get/list/watch on the two
+/// watched resources plus patch on serviceimports/status (the DnsResolvable condition); the Role
+/// is get/create/patch on Leases in causeway-system. No wildcard, nothing else (the lab tests
+/// prove the apiserver enforces it and that it suffices).
 #[test]
-fn rbac_manifest_is_read_only() {
-    let role: serde_json::Value = RBAC
+fn rbac_manifest_is_least_privilege() {
+    let docs: Vec<serde_json::Value> = RBAC
         .split("\n---")
         .map(|doc| serde_saphyr::from_str::<serde_json::Value>(doc).unwrap())
-        .find(|doc| doc["kind"] == "ClusterRole")
-        .expect("a ClusterRole");
+        .collect();
+    let kind = |kind: &str| {
+        docs.iter()
+            .find(|doc| doc["kind"] == kind)
+            .unwrap_or_else(|| panic!("a {kind}"))
+    };
+    let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let read = strings(&["get", "list", "watch"]);
+    assert_eq!(
+        rules(kind("ClusterRole")),
+        vec![
+            (
+                "discovery.k8s.io".to_owned(),
+                "endpointslices".to_owned(),
+                read.clone()
+            ),
+            (
+                "multicluster.x-k8s.io".to_owned(),
+                "serviceimports".to_owned(),
+                read
+            ),
+            (
+                "multicluster.x-k8s.io".to_owned(),
+                "serviceimports/status".to_owned(),
+                strings(&["patch"])
+            ),
+        ]
+    );
+    let lease_role = kind("Role");
+    assert_eq!(lease_role["metadata"]["namespace"], "causeway-system");
+    assert_eq!(
+        rules(lease_role),
+        vec![(
+            "coordination.k8s.io".to_owned(),
+            "leases".to_owned(),
+            strings(&["get", "create", "patch"])
+        )]
+    );
+}
+
+/// `(apiGroup, resource, verbs)` of every rule of a (Cluster)Role, sorted.
+fn rules(role: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
     let mut rules: Vec<(String, String, Vec<String>)> = role["rules"]
         .as_array()
         .unwrap()
@@ -815,20 +871,5 @@ fn rbac_manifest_is_read_only() {
         })
         .collect();
     rules.sort();
-    let read = vec!["get".to_owned(), "list".to_owned(), "watch".to_owned()];
-    assert_eq!(
-        rules,
-        vec![
-            (
-                "discovery.k8s.io".to_owned(),
-                "endpointslices".to_owned(),
-                read.clone()
-            ),
-            (
-                "multicluster.x-k8s.io".to_owned(),
-                "serviceimports".to_owned(),
-                read
-            ),
-        ]
-    );
+    rules
 }

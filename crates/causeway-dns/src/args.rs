@@ -22,6 +22,11 @@ pub struct DnsArgs {
     /// TTL of every record, in seconds.
     #[arg(long, env = "CAUSEWAY_DNS_TTL", default_value_t = DEFAULT_TTL)]
     pub ttl: u32,
+
+    /// Write the `DnsResolvable` condition onto every ServiceImport (only the replica holding
+    /// the Lease writes; see the `--leader-election-*` flags). `false`: serve only.
+    #[arg(long, env = "CAUSEWAY_DNS_WRITE_CONDITIONS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub write_conditions: bool,
 }
 
 fn parse_zone(zone: &str) -> Result<String, String> {

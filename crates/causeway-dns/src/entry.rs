@@ -1,6 +1,9 @@
-//! The entry point: [`Dns`] wires the feed, the index and the server together from
-//! [`DnsArgs`]. `new` validates the arguments and registers the metrics; `run` binds the
-//! listeners, then serves while the feed keeps the index current, until either fails.
+//! The entry point: [`Dns`] wires the feed, the index, the server and the `DnsResolvable` writer
+//! together from [`DnsArgs`]. `new` validates the arguments and registers the metrics;
+//! [`Dns::with_leadership`] hands it the Lease's outcome; `run` binds the listeners, then serves
+//! while the feed keeps the index current, until either fails. The writer (only with
+//! `--write-conditions` and a leadership channel) writes while that channel says `true`; its
+//! failures are retried and never stop DNS.
 
 use std::future::Future;
 
@@ -13,7 +16,8 @@ use crate::args::DnsArgs;
 use crate::error::Result;
 use crate::feed::run_feed;
 use crate::index::{self, SharedIndex};
-use crate::metrics::DnsMetrics;
+use crate::metrics::{ConditionMetrics, DnsMetrics};
+use crate::resolvable::Writer;
 use crate::server::{Handler, Listening};
 
 #[cfg(test)]
@@ -27,23 +31,49 @@ pub struct Dns {
     index: SharedIndex,
     metrics: DnsMetrics,
     ready: watch::Sender<bool>,
+    write_conditions: bool,
+    condition_metrics: ConditionMetrics,
+    is_leader: Option<watch::Receiver<bool>>,
 }
 
 impl Dns {
     /// Validates `args` and registers the metrics into `registry` (pass the `dns`
     /// sub-registry).
     pub fn new(args: DnsArgs, registry: &mut Registry) -> Result<Self> {
-        let DnsArgs { listen, zone, ttl } = args;
+        let DnsArgs {
+            listen,
+            zone,
+            ttl,
+            write_conditions,
+        } = args;
         let zone = Zone::new(&zone, ttl)?;
         let index = index::shared();
         let metrics = DnsMetrics::register(registry, index.clone());
+        let condition_metrics = ConditionMetrics::register(registry);
         Ok(Self {
             listen,
             zone,
             index,
             metrics,
             ready: watch::Sender::new(false),
+            write_conditions,
+            condition_metrics,
+            is_leader: None,
         })
+    }
+
+    /// Whether `--write-conditions` asks for the `DnsResolvable` writer (which then needs
+    /// [`Dns::with_leadership`]).
+    pub fn writes_conditions(&self) -> bool {
+        self.write_conditions
+    }
+
+    /// Writes `DnsResolvable` conditions while `is_leader` is `true` (ignored without
+    /// `--write-conditions`). Without this call the server only serves.
+    #[must_use]
+    pub fn with_leadership(mut self, is_leader: watch::Receiver<bool>) -> Self {
+        self.is_leader = Some(is_leader);
+        self
     }
 
     /// Becomes `true` once the initial `ServiceImport` and `EndpointSlice` lists are in the index
@@ -75,17 +105,39 @@ impl Dns {
             index,
             metrics,
             ready,
+            write_conditions,
+            condition_metrics,
+            is_leader,
         } = self;
         let zone_name = zone.name().to_owned();
+        let writer = is_leader.filter(|_| write_conditions).map(|is_leader| {
+            let writer = Writer::new(
+                client.clone(),
+                index.clone(),
+                zone.clone(),
+                condition_metrics,
+            );
+            (writer, is_leader)
+        });
         let listening = Listening::bind(listen, Handler::new(index.clone(), zone, metrics)).await?;
         info!(udp = %listening.udp_addr(), tcp = %listening.tcp_addr(), zone = %zone_name, "DNS server listening");
         let serve = listening
             .run_until(stop)
             .instrument(info_span!("dns_server"));
+        let synced = ready.subscribe();
         let feed = run_feed(client, index, ready).instrument(info_span!("dns_feed"));
+        let writer = async move {
+            if let Some((writer, is_leader)) = writer {
+                writer.run(synced, is_leader).await;
+            }
+            // The writer ends only when leadership ends (shutdown); DNS goes on.
+            std::future::pending::<()>().await;
+        }
+        .instrument(info_span!("dns_conditions"));
         tokio::select! {
             result = serve => result,
             result = feed => result,
+            () = writer => Ok(()),
         }
     }
 }

@@ -29,6 +29,19 @@ pub enum Error {
     /// The DNS server stopped with an error.
     #[error("DNS server failed")]
     Server(#[source] Box<hickory_server::net::NetError>),
+    /// The `DnsResolvable` condition could not be applied to a `ServiceImport`.
+    #[error(
+        "failed to apply the DnsResolvable condition to ServiceImport {namespace}/{name} (does causeway-dns have patch on serviceimports/status? see deploy/dns/rbac.yaml)"
+    )]
+    ApplyCondition {
+        /// Namespace of the import.
+        namespace: String,
+        /// Name of the import.
+        name: String,
+        /// The cause.
+        #[source]
+        source: Box<kube::Error>,
+    },
     /// A watch of the Kubernetes API ended, which it never should.
     #[error("watch of {kind} ended")]
     WatchEnded {

@@ -2,7 +2,7 @@
 //!
 //! [`run_feed`] watches `v1beta1` `ServiceImports` in all namespaces and the `EndpointSlices` that
 //! carry `multicluster.kubernetes.io/service-name`, converts each object to plain data
-//! ([`ImportData`], [`SliceData`]) and applies it. A (re)list (`Init`, `InitApply`…, `InitDone`)
+//! ([`ImportData`] plus the import's own [`ImportStatus`], [`SliceData`]) and applies it. A (re)list (`Init`, `InitApply`…, `InitDone`)
 //! is buffered and applied as one `reset_*`, so objects deleted while the watch was down
 //! disappear. Once both kinds have completed their first list, the readiness flag turns `true`
 //! and stays so. The event handling lives in [`Feed`], which is synchronous and tested without
@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::error::{Error, Result};
-use crate::index::{self, ImportData, Index, SharedIndex, SliceData};
+use crate::index::{self, ImportData, ImportStatus, Index, SharedIndex, SliceData};
 
 #[cfg(test)]
 mod tests;
@@ -78,7 +78,7 @@ type Item<T> = (String, String, T);
 /// Watch-event handling for both kinds: relist buffers and the initial-sync state.
 #[derive(Debug, Default)]
 pub struct Feed {
-    imports: Relist<ImportData>,
+    imports: Relist<(ImportData, ImportStatus)>,
     slices: Relist<SliceData>,
     ready: bool,
 }
@@ -148,15 +148,29 @@ impl Feed {
         let mut guard = index::write(index);
         let relisted = self.imports.on_event(
             event,
-            |obj| Some(ImportData::from(obj)),
+            |obj| Some((ImportData::from(obj), ImportStatus::from(obj))),
             &mut guard,
             |index, ns, name, data| match data {
-                Some(data) => index.apply_import(ns, name, data),
+                Some((data, status)) => {
+                    index.apply_import(ns, name, data);
+                    index.observe_import(ns, name, status);
+                }
                 None => index.delete_import(ns, name),
             },
         );
         if let Some(items) = relisted {
-            guard.reset_imports(items);
+            let mut statuses = Vec::with_capacity(items.len());
+            let imports: Vec<_> = items
+                .into_iter()
+                .map(|(ns, name, (data, status))| {
+                    statuses.push((ns.clone(), name.clone(), status));
+                    (ns, name, data)
+                })
+                .collect();
+            guard.reset_imports(imports);
+            for (ns, name, status) in statuses {
+                guard.observe_import(&ns, &name, status);
+            }
         }
         drop(guard);
         self.check_ready()

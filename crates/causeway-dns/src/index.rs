@@ -7,8 +7,12 @@
 //! the slices that name that service, grouped by source cluster on read. It never performs I/O:
 //! the server holds it in a [`SharedIndex`] and the pure [`answer`](crate::answer) function reads
 //! a snapshot under a short read lock.
+//!
+//! For the [`resolvable`](crate::resolvable) writer it also keeps each import's [`ImportStatus`]
+//! (never part of an answer) and, once [`Index::track_changes`] is called, the set of services
+//! whose data or status changed since the writer last called [`Index::take_changed`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -17,7 +21,9 @@ mod model;
 #[cfg(test)]
 mod tests;
 
-pub use model::{AddressType, EndpointData, ImportData, ImportType, PortData, SliceData};
+pub use model::{
+    AddressType, EndpointData, ImportData, ImportStatus, ImportType, PortData, SliceData,
+};
 
 /// The index as shared between the feed (writer) and the DNS handler (readers).
 pub type SharedIndex = Arc<RwLock<Index>>;
@@ -39,12 +45,15 @@ pub fn write(index: &SharedIndex) -> RwLockWriteGuard<'_, Index> {
 }
 
 /// Key of one service: `(namespace, name)`.
-type Key = (String, String);
+pub type ServiceKey = (String, String);
+type Key = ServiceKey;
 
 /// What the index knows about one `(namespace, service)`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 struct Entry {
     import: Option<ImportData>,
+    /// What the import's object says of itself; present iff `import` is.
+    status: Option<ImportStatus>,
     /// Slices naming this service, by slice name.
     slices: BTreeMap<String, SliceData>,
 }
@@ -59,13 +68,16 @@ impl Entry {
 ///
 /// A service exists for DNS only while its `ServiceImport` exists; slices that arrive before their
 /// import are kept and become visible when it does.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Index {
     services: BTreeMap<Key, Entry>,
     /// Which service each slice `(namespace, slice name)` is filed under, so a slice whose
     /// service label changes moves instead of being duplicated.
     slice_owner: HashMap<Key, String>,
     revision: u32,
+    /// Services changed since the last [`Index::take_changed`]; `None` until
+    /// [`Index::track_changes`] (nobody drains it otherwise).
+    changed: Option<BTreeSet<Key>>,
 }
 
 /// A read-only view of one imported service.
@@ -109,7 +121,22 @@ impl Index {
         let entry = self.entry(namespace, name);
         if entry.import.as_ref() != Some(&import) {
             entry.import = Some(import);
+            entry.status.get_or_insert_with(ImportStatus::default);
             self.bump();
+            self.mark(namespace, name);
+        }
+    }
+
+    /// Records what the `ServiceImport` `namespace/name` says of its own status (ignored while
+    /// the import is not indexed). Changes no answer and not the revision.
+    pub fn observe_import(&mut self, namespace: &str, name: &str, status: ImportStatus) {
+        let key = (namespace.to_owned(), name.to_owned());
+        if let Some(entry) = self.services.get_mut(&key)
+            && entry.import.is_some()
+            && entry.status.as_ref() != Some(&status)
+        {
+            entry.status = Some(status);
+            self.mark(namespace, name);
         }
     }
 
@@ -119,8 +146,10 @@ impl Index {
         if let Some(entry) = self.services.get_mut(&key)
             && entry.import.take().is_some()
         {
+            entry.status = None;
             self.prune(&key);
             self.bump();
+            self.mark(namespace, name);
         }
     }
 
@@ -134,10 +163,12 @@ impl Index {
             self.remove_slice_from(namespace, &old_service, slice_name);
         }
         self.slice_owner.insert(slice_key, slice.service.clone());
-        let entry = self.entry(namespace, &slice.service.clone());
+        let service = slice.service.clone();
+        let entry = self.entry(namespace, &service);
         if entry.slices.get(slice_name) != Some(&slice) {
             entry.slices.insert(slice_name.to_owned(), slice);
             self.bump();
+            self.mark(namespace, &service);
         }
     }
 
@@ -203,6 +234,46 @@ impl Index {
             import,
             slices: &entry.slices,
         })
+    }
+
+    /// The last observed status of the imported service `namespace/name`.
+    pub fn import_status(&self, namespace: &str, name: &str) -> Option<&ImportStatus> {
+        self.services
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .and_then(|e| e.status.as_ref())
+    }
+
+    /// Starts recording which services change (for [`Index::take_changed`]). Idempotent.
+    pub fn track_changes(&mut self) {
+        self.changed.get_or_insert_with(BTreeSet::new);
+    }
+
+    /// Whether a service changed since the last [`Index::take_changed`].
+    pub fn has_changes(&self) -> bool {
+        self.changed.as_ref().is_some_and(|c| !c.is_empty())
+    }
+
+    /// The services (imported or just deleted) whose data or status changed since the last call,
+    /// in order; empty unless tracking.
+    pub fn take_changed(&mut self) -> Vec<ServiceKey> {
+        self.changed
+            .as_mut()
+            .map(|c| std::mem::take(c).into_iter().collect())
+            .unwrap_or_default()
+    }
+
+    /// Marks every imported service as changed (e.g. when the writer becomes leader and must
+    /// check all of them once).
+    pub fn mark_all_changed(&mut self) {
+        let keys: Vec<Key> = self
+            .services
+            .iter()
+            .filter(|(_, e)| e.import.is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        if let Some(changed) = self.changed.as_mut() {
+            changed.extend(keys);
+        }
     }
 
     /// Every imported service, ordered by namespace then name.
@@ -275,12 +346,19 @@ impl Index {
         {
             self.prune(&key);
             self.bump();
+            self.mark(namespace, service);
         }
     }
 
     fn prune(&mut self, key: &Key) {
         if self.services.get(key).is_some_and(Entry::is_empty) {
             self.services.remove(key);
+        }
+    }
+
+    fn mark(&mut self, namespace: &str, name: &str) {
+        if let Some(changed) = self.changed.as_mut() {
+            changed.insert((namespace.to_owned(), name.to_owned()));
         }
     }
 

@@ -10,7 +10,10 @@
 //!    short read lock on the index and calls the pure [`answer()`] function, which never waits
 //!    on the API;
 //! 3. [`server`] encodes the [`Answer`] (EDNS0, truncation with TC over UDP) and records
-//!    [`metrics`].
+//!    [`metrics`];
+//! 4. on the replica holding the Lease, [`resolvable`] turns index changes into the
+//!    `DnsResolvable` condition on each `ServiceImport` (server-side apply, written only when it
+//!    changes).
 //!
 //! [`Dns`] (or [`run()`]) wires the three together from [`DnsArgs`]; [`Dns::run_until`] also
 //! stops gracefully on a signal.
@@ -20,8 +23,11 @@ pub mod args;
 mod entry;
 pub mod error;
 pub mod feed;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod index;
 pub mod metrics;
+pub mod resolvable;
 pub mod server;
 
 pub use answer::{Answer, QueryType, Rcode, Zone, answer};
@@ -33,5 +39,5 @@ pub use feed::run_feed;
 /// clients and tests encode queries with exactly the version the server decodes.
 pub use hickory_server::proto;
 pub use index::{Index, SharedIndex};
-pub use metrics::DnsMetrics;
+pub use metrics::{ConditionMetrics, DnsMetrics};
 pub use server::{Handler, Listening};

@@ -3,8 +3,9 @@
 //! The handler records every response in [`DnsMetrics`] (queries by record type, response code
 //! and transport; a latency histogram; truncated UDP responses). The index size is not pushed by
 //! anyone: an [`IndexCollector`] reads it from the shared index at scrape time, so it can never
-//! drift from what the server answers from. Labels take only fixed values (see [`qtype_label`]
-//! and [`rcode_label`]); names and IPs never become label values.
+//! drift from what the server answers from. The `DnsResolvable` writer counts its condition
+//! writes in [`ConditionMetrics`]. Labels take only fixed values (see [`qtype_label`] and
+//! [`rcode_label`]); names and IPs never become label values.
 
 use std::time::Duration;
 
@@ -103,6 +104,57 @@ impl DnsMetrics {
     /// Records one response sent with TC.
     pub(crate) fn observe_truncated(&self) {
         self.truncated.inc();
+    }
+}
+
+/// Labels of `condition_writes_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WriteLabels {
+    /// `written` or `failed`.
+    result: &'static str,
+}
+
+/// Writes of the `DnsResolvable` condition. Cloning shares the counters.
+#[derive(Clone, Debug, Default)]
+pub struct ConditionMetrics {
+    writes: Family<WriteLabels, Counter>,
+}
+
+impl ConditionMetrics {
+    /// Registers `condition_writes_total` into `registry` (the `dns` sub-registry), with both
+    /// results present from the start so that "no write" reads as 0.
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self::default();
+        for result in ["written", "failed"] {
+            drop(metrics.writes.get_or_create(&WriteLabels { result }));
+        }
+        registry.register(
+            "condition_writes",
+            "DnsResolvable condition writes onto ServiceImports (only real changes are written)",
+            metrics.writes.clone(),
+        );
+        metrics
+    }
+
+    /// Counts one successful write.
+    pub(crate) fn written(&self) {
+        self.writes
+            .get_or_create(&WriteLabels { result: "written" })
+            .inc();
+    }
+
+    /// Counts one failed write.
+    pub(crate) fn failed(&self) {
+        self.writes
+            .get_or_create(&WriteLabels { result: "failed" })
+            .inc();
+    }
+
+    /// Successful writes so far.
+    pub fn written_count(&self) -> u64 {
+        self.writes
+            .get_or_create(&WriteLabels { result: "written" })
+            .get()
     }
 }
 

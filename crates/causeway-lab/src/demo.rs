@@ -810,11 +810,11 @@ async fn remove_demo(
     }
     for (i, client) in (1u8..).zip(clients) {
         let leases: Api<Lease> = Api::namespaced(client.clone(), "causeway-system");
-        if let Ok(Some(_)) = leases.get_opt(daemons::LEASE).await {
-            let _ = leases
-                .delete(daemons::LEASE, &DeleteParams::default())
-                .await;
-            removed.push(format!("Lease in cluster {i}"));
+        for lease in [daemons::LEASE, daemons::DNS_LEASE] {
+            if let Ok(Some(_)) = leases.get_opt(lease).await {
+                let _ = leases.delete(lease, &DeleteParams::default()).await;
+                removed.push(format!("Lease {lease} in cluster {i}"));
+            }
         }
     }
     let what = if removed.is_empty() {

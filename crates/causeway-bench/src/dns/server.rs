@@ -69,6 +69,8 @@ impl Server {
             &addr.to_string(),
             "--admin-addr",
             &admin.to_string(),
+            // Serving only: the benchmark measures answers, not DnsResolvable status writes.
+            "--write-conditions=false",
         ]
         .iter()
         .map(|s| (*s).to_owned())

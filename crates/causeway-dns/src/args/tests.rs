@@ -22,6 +22,7 @@ fn defaults_and_flags() {
             listen: "127.0.0.1:5353".parse().unwrap(),
             zone: "clusterset.local".to_owned(),
             ttl: 5,
+            write_conditions: true,
         }
     );
     let cli = Cli::try_parse_from([
@@ -32,11 +33,14 @@ fn defaults_and_flags() {
         "Example.ORG.",
         "--ttl",
         "30",
+        "--write-conditions",
+        "false",
     ])
     .unwrap();
     assert_eq!(cli.dns.listen, "127.0.0.1:53".parse().unwrap());
     assert_eq!(cli.dns.zone, "example.org");
     assert_eq!(cli.dns.ttl, 30);
+    assert!(!cli.dns.write_conditions);
 }
 
 #[test]
@@ -58,7 +62,8 @@ fn flags_fall_back_to_environment_variables() {
         vec![
             "CAUSEWAY_DNS_LISTEN",
             "CAUSEWAY_DNS_ZONE",
-            "CAUSEWAY_DNS_TTL"
+            "CAUSEWAY_DNS_TTL",
+            "CAUSEWAY_DNS_WRITE_CONDITIONS"
         ]
     );
 }

@@ -8,6 +8,7 @@ fn args(zone: &str) -> DnsArgs {
         listen: "127.0.0.1:0".parse().unwrap(),
         zone: zone.to_owned(),
         ttl: 7,
+        write_conditions: true,
     }
 }
 

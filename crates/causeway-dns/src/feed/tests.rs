@@ -143,3 +143,54 @@ fn relist_removes_objects_deleted_while_disconnected() {
         "unusable slices are not listed"
     );
 }
+
+#[test]
+fn an_imports_own_status_is_observed_without_changing_answers() {
+    use causeway_api::{Condition, ServiceImportStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    let index = index::shared();
+    index::write(&index).track_changes();
+    let mut feed = Feed::default();
+    let condition = |type_: &str| Condition {
+        type_: type_.to_owned(),
+        status: "True".to_owned(),
+        reason: "Served".to_owned(),
+        message: "m".to_owned(),
+        last_transition_time: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+        observed_generation: Some(2),
+    };
+    let mut with_status = import("ns", "web", "10.0.0.1");
+    with_status.metadata.generation = Some(2);
+    with_status.status = Some(ServiceImportStatus {
+        conditions: Some(vec![condition("Ready"), condition("DnsResolvable")]),
+        ..ServiceImportStatus::default()
+    });
+    // Seen in a relist...
+    feed.on_import(&index, Event::Init);
+    feed.on_import(&index, Event::InitApply(with_status.clone()));
+    feed.on_import(&index, Event::InitDone);
+    let observed = index::read(&index)
+        .import_status("ns", "web")
+        .cloned()
+        .unwrap();
+    assert_eq!(observed.generation, Some(2));
+    assert_eq!(observed.dns_resolvable, Some(condition("DnsResolvable")));
+    assert_eq!(
+        index::write(&index).take_changed(),
+        vec![("ns".to_owned(), "web".to_owned())]
+    );
+
+    // ...and in a later event: a status-only change marks the service, same SOA serial.
+    let revision = index::read(&index).revision();
+    with_status.status = None;
+    feed.on_import(&index, Event::Apply(with_status));
+    let guard = index::read(&index);
+    assert_eq!(guard.revision(), revision);
+    assert_eq!(
+        guard.import_status("ns", "web").unwrap().dns_resolvable,
+        None
+    );
+    drop(guard);
+    assert_eq!(index::write(&index).take_changed().len(), 1);
+}

@@ -5,11 +5,13 @@
 
 use std::net::IpAddr;
 
-use causeway_api::names::{LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER};
+use causeway_api::names::{LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER, condition};
 use causeway_api::{ServiceImport, ServiceImportType, ServicePort};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointPort, EndpointSlice};
 
-use super::model::{AddressType, EndpointData, ImportData, ImportType, PortData, SliceData};
+use super::model::{
+    AddressType, EndpointData, ImportData, ImportStatus, ImportType, PortData, SliceData,
+};
 
 impl PortData {
     /// Reads a `ServiceImport` port; `None` when the number is out of range. An absent protocol
@@ -46,6 +48,20 @@ impl From<&ServiceImport> for ImportData {
             .filter_map(PortData::from_service_port)
             .collect();
         Self { type_, vips, ports }
+    }
+}
+
+impl From<&ServiceImport> for ImportStatus {
+    fn from(import: &ServiceImport) -> Self {
+        Self {
+            generation: import.metadata.generation,
+            dns_resolvable: import
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .and_then(|cs| cs.iter().find(|c| c.type_ == condition::DNS_RESOLVABLE))
+                .cloned(),
+        }
     }
 }
 

@@ -1,7 +1,11 @@
 //! Plain data stored in the index: what the DNS answers need from a `ServiceImport`
-//! ([`ImportData`]) and from an MCS `EndpointSlice` ([`SliceData`]), nothing more.
+//! ([`ImportData`]) and from an MCS `EndpointSlice` ([`SliceData`]), nothing more; plus what the
+//! `DnsResolvable` writer needs to know of an import's status ([`ImportStatus`]), which never
+//! affects an answer.
 
 use std::net::IpAddr;
+
+use causeway_api::Condition;
 
 /// How a clusterset service is served.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -89,4 +93,15 @@ pub struct SliceData {
     pub endpoints: Vec<EndpointData>,
     /// Ports the endpoints listen on.
     pub ports: Vec<PortData>,
+}
+
+/// What a `ServiceImport` says about itself that the `DnsResolvable` writer compares against: its
+/// generation and the `DnsResolvable` condition it carries (if any). Kept apart from
+/// [`ImportData`] so that a status write never changes the DNS data or the SOA serial.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ImportStatus {
+    /// `metadata.generation`.
+    pub generation: Option<i64>,
+    /// The `DnsResolvable` entry of `status.conditions`.
+    pub dns_resolvable: Option<Condition>,
 }

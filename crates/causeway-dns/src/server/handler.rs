@@ -5,6 +5,14 @@
 //! class, EDNS version); [`RequestHandler::handle_request`] sends its reply through hickory's
 //! response path (which enforces the UDP size limit and sets TC); [`Handler::handle_wire`] runs
 //! the same steps on raw bytes without sockets, for tests and the fuzz target.
+//!
+//! What the reply echoes as its question section ([`echo`]) was shaped by two fuzzer findings:
+//! - only a single question is echoed: a request with several is answered FORMERR or NOTIMP, and
+//!   echoing them could exceed 512 bytes over UDP, leaving a reply that cannot be encoded
+//!   (hickory would then send a bare SERVFAIL and log an error per packet);
+//! - hickory echoes the question's bytes as received; a question whose name is compressed (a
+//!   pointer, e.g. into the request header, which differs from the response header) would make
+//!   the reply undecodable, so such a question is re-encoded.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -14,7 +22,9 @@ use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::proto::op::{Header, HeaderCounts, MessageType, OpCode, ResponseCode};
 use hickory_server::proto::rr::DNSClass;
-use hickory_server::proto::serialize::binary::{BinDecodable, BinDecoder};
+use hickory_server::proto::serialize::binary::{
+    BinDecodable, BinDecoder, BinEncodable, BinEncoder,
+};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
 
@@ -46,10 +56,11 @@ impl Handler {
         &self.zone
     }
 
-    /// Computes the reply to a decoded request and records its metrics.
-    pub fn respond(&self, request: &Request) -> Reply {
+    /// Computes the reply to a decoded request, to be sent with the question section `echoed`
+    /// (see [`echo`]), and records its metrics.
+    pub fn respond(&self, request: &Request, echoed: &Queries) -> Reply {
         let started = Instant::now();
-        let (reply, qtype) = self.reply(request);
+        let (reply, qtype) = self.reply(request, echoed);
         self.metrics.observe(
             qtype,
             reply.metadata.response_code,
@@ -59,7 +70,7 @@ impl Handler {
         reply
     }
 
-    fn reply(&self, request: &Request) -> (Reply, Option<QueryType>) {
+    fn reply(&self, request: &Request, echoed: &Queries) -> (Reply, Option<QueryType>) {
         let edns = request.edns.as_ref().map(wire::response_edns);
         let code = |code| Reply::code(&request.metadata, code, edns.clone());
         if request.edns.as_ref().is_some_and(wire::bad_edns_version) {
@@ -87,7 +98,7 @@ impl Handler {
         reply.answers = wire::records(&found.answers, owner);
         reply.authorities = wire::records(&found.authority, owner);
         reply.additionals = wire::records(&found.additionals, owner);
-        reply.fit_additionals(&request.queries, request.protocol());
+        reply.fit_additionals(echoed, request.protocol());
         (reply, Some(qtype))
     }
 
@@ -101,7 +112,7 @@ impl Handler {
             if header.metadata.message_type == MessageType::Response {
                 return None;
             }
-            let empty = Queries::read(&mut BinDecoder::new(&[]), 0).ok()?;
+            let empty = no_queries()?;
             let reply = Reply::code(&header.metadata, ResponseCode::FormErr, None);
             self.metrics.observe(
                 None,
@@ -114,8 +125,10 @@ impl Handler {
         if request.metadata.message_type == MessageType::Response {
             return None;
         }
-        let reply = self.respond(&request);
-        let bytes = wire::encode(&reply, &request.queries, protocol)?;
+        let echo = echo(&request.queries);
+        let echoed = echo.as_ref().unwrap_or(&request.queries);
+        let reply = self.respond(&request, echoed);
+        let bytes = wire::encode(&reply, echoed, protocol)?;
         if wire::truncated(&bytes) {
             self.metrics.observe_truncated();
         }
@@ -130,8 +143,10 @@ impl RequestHandler for Handler {
         request: &Request,
         mut response_handle: R,
     ) -> ResponseInfo {
-        let reply = self.respond(request);
-        let response = MessageResponseBuilder::new(&request.queries, reply.edns.as_ref()).build(
+        let echo = echo(&request.queries);
+        let echoed = echo.as_ref().unwrap_or(&request.queries);
+        let reply = self.respond(request, echoed);
+        let response = MessageResponseBuilder::new(echoed, reply.edns.as_ref()).build(
             reply.metadata,
             reply.answers.iter(),
             reply.authorities.iter(),
@@ -157,6 +172,46 @@ impl RequestHandler for Handler {
                     counts: HeaderCounts::default(),
                 })
             }
+        }
+    }
+}
+
+/// An empty question section (`None` never happens: reading zero questions cannot fail).
+fn no_queries() -> Option<Queries> {
+    Queries::read(&mut BinDecoder::new(&[]), 0).ok()
+}
+
+/// The question section to echo when it is not the request's own (`None`): none for a request
+/// with other than one question, a re-encoded copy for a question with a compressed name (see
+/// the module docs).
+pub(crate) fn echo(request: &Queries) -> Option<Queries> {
+    if request.len() != 1 {
+        return no_queries();
+    }
+    if !has_pointer(request.as_bytes()) {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(request.as_bytes().len() + 64);
+    let mut encoder = BinEncoder::new(&mut bytes);
+    for query in request.queries() {
+        if query.original().emit(&mut encoder).is_err() {
+            return no_queries();
+        }
+    }
+    Queries::read(&mut BinDecoder::new(&bytes), request.len())
+        .ok()
+        .or_else(no_queries)
+}
+
+/// Whether the wire form of one question (`name type class`) has a compression pointer in its
+/// name. Malformed input counts as compressed (it is then re-encoded from the parsed form).
+fn has_pointer(question: &[u8]) -> bool {
+    let mut at = 0;
+    loop {
+        match question.get(at) {
+            Some(0) => return false,
+            Some(&len) if len & 0xc0 == 0 => at += 1 + usize::from(len),
+            _ => return true,
         }
     }
 }

@@ -698,3 +698,85 @@ fn random_bytes_never_panic() {
     }
     assert!(replies > 3000, "most inputs get a reply: {replies}");
 }
+
+/// Found by the fuzzer: an UPDATE (NOTIMP) or QUERY (FORMERR) with several long questions used
+/// to echo them all, which does not fit in 512 bytes, so no reply could be encoded (hickory then
+/// sent a bare SERVFAIL and logged an error per packet). Now the reply carries no question.
+#[tokio::test]
+async fn several_long_questions_get_a_reply_without_them_that_fits_udp() {
+    let server = start(fixture()).await;
+    let handler = handler(fixture());
+    // Distinct names, so that compression cannot shrink them.
+    let long = |c: char| {
+        format!(
+            "{}.clusterset.local",
+            vec![c.to_string().repeat(63); 3].join(".")
+        )
+    };
+    for (op, expected) in [
+        (OpCode::Query, ResponseCode::FormErr),
+        (OpCode::Update, ResponseCode::NotImp),
+    ] {
+        let mut msg = query_with(&long('a'), RecordType::A, 9, None);
+        msg.metadata.op_code = op;
+        for c in ['b', 'c', 'd'] {
+            msg.add_query(Query::query(
+                Name::from_ascii(long(c)).unwrap(),
+                RecordType::A,
+            ));
+        }
+        let bytes = msg.to_vec().unwrap();
+        assert!(bytes.len() > 512, "{} bytes", bytes.len());
+        let wire = handler
+            .handle_wire(&bytes, Protocol::Udp)
+            .expect("a reply, not a drop");
+        let over_socket = udp(server.udp, &bytes).await;
+        for reply in [Message::from_vec(&wire).unwrap(), over_socket] {
+            assert_eq!(reply.metadata.id, 9);
+            assert_eq!(reply.metadata.response_code, expected, "{op:?}");
+            assert!(reply.queries.is_empty(), "no echo: {reply:?}");
+        }
+    }
+    // One question is still echoed.
+    let one = handler
+        .handle_wire(
+            &query_with("web.demo.svc.clusterset.local", RecordType::A, 10, None)
+                .to_vec()
+                .unwrap(),
+            Protocol::Udp,
+        )
+        .unwrap();
+    assert_eq!(Message::from_vec(&one).unwrap().queries.len(), 1);
+}
+
+/// Found by the fuzzer: a question whose name is a compression pointer into the header was
+/// echoed byte for byte, so in the reply it pointed at the response's flags and the reply did
+/// not decode. Now such a question is re-encoded.
+#[tokio::test]
+async fn a_compressed_question_is_echoed_so_that_the_reply_decodes() {
+    let server = start(fixture()).await;
+    let handler = handler(fixture());
+    // id 0x000c, RD, one question: name = pointer to offset 2 (the flags: label "\0", root),
+    // type 0x31da, class 0x3001 (not IN: REFUSED); then an OPT record.
+    let request: &[u8] = &[
+        0x00, 0x0c, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc0, 0x02, 0x31,
+        0xda, 0x30, 0x01,
+    ];
+    let wire = handler
+        .handle_wire(request, Protocol::Udp)
+        .expect("a reply");
+    let over_socket = udp(server.udp, request).await;
+    for reply in [Message::from_vec(&wire).unwrap(), over_socket] {
+        assert_eq!(reply.metadata.id, 0x000c);
+        assert_eq!(reply.metadata.response_code, ResponseCode::Refused);
+        assert_eq!(reply.queries.len(), 1, "the question is still echoed");
+        assert_eq!(u16::from(reply.queries[0].query_type()), 0x31da);
+    }
+    // The same question spelled out is echoed as received.
+    let plain: &[u8] = &[
+        0x00, 0x0d, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00,
+        0x31, 0xda, 0x30, 0x01,
+    ];
+    let reply = handler.handle_wire(plain, Protocol::Udp).unwrap();
+    assert_eq!(&reply[12..], &plain[12..], "question bytes echoed");
+}

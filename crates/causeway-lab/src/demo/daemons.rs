@@ -16,6 +16,8 @@ use crate::{ClusterPlan, Error, LabPaths, NodePlan, Result};
 pub const PREFIX: &str = "demo-";
 /// The controllers' Lease (in `causeway-system`), apart from the tests' Leases.
 pub const LEASE: &str = "causeway-demo";
+/// The DNS servers' Lease (in `causeway-system`): its holder writes `DnsResolvable`.
+pub const DNS_LEASE: &str = "causeway-demo-dns";
 /// Port of `causeway dns` on each cluster's lab bridge address.
 pub const DNS_PORT: u16 = 5353;
 
@@ -184,6 +186,8 @@ pub fn start_dns(paths: &LabPaths, causeway: &Path, cluster: u8) -> Result<Start
         &dns_addr(cluster)?.to_string(),
         "--admin-addr",
         "127.0.0.1:0",
+        "--leader-election-id",
+        DNS_LEASE,
         "--log-level",
         "info,kube=warn",
     ]);
