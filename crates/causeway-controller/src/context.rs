@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use sha2::{Digest as _, Sha256};
+
 use causeway_api::ServiceImport;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -42,9 +44,16 @@ pub struct Context {
 #[derive(Clone, Debug)]
 pub struct Written {
     base: String,
-    desired: String,
+    desired: Digest,
     after: After,
     at: Instant,
+}
+
+/// SHA-256 of what a write set: the record keeps 32 bytes, not the patch.
+type Digest = [u8; 32];
+
+fn digest(desired: &str) -> Digest {
+    Sha256::digest(desired.as_bytes()).into()
 }
 
 /// A recorded write bridges only the moment until the watch delivers it; an older record is not
@@ -81,7 +90,7 @@ impl Context {
     ) -> Option<After> {
         let written = self.written.lock().ok()?;
         let w = written.get(&(what, ns.to_owned(), name.to_owned()))?;
-        (w.base == base && w.desired == desired && w.at.elapsed() < WRITE_MEMORY)
+        (w.base == base && w.desired == digest(desired) && w.at.elapsed() < WRITE_MEMORY)
             .then(|| w.after.clone())
     }
 
@@ -100,19 +109,20 @@ impl Context {
         ns: &str,
         name: &str,
         base: &str,
-        desired: String,
+        desired: &str,
         after: After,
     ) {
         if let Ok(mut written) = self.written.lock() {
-            // Entries only bridge the moment until the watch catches up; keep the map bounded.
-            if written.len() >= 50_000 {
-                written.clear();
+            // Entries only bridge the moment until the watch catches up: drop expired ones now
+            // and then, so the map holds about the last WRITE_MEMORY of writes.
+            if written.len() >= 1024 && written.len().is_power_of_two() {
+                written.retain(|_, w| w.at.elapsed() < WRITE_MEMORY);
             }
             written.insert(
                 (what, ns.to_owned(), name.to_owned()),
                 Written {
                     base: base.to_owned(),
-                    desired,
+                    desired: digest(desired),
                     after,
                     at: Instant::now(),
                 },

@@ -307,7 +307,7 @@ async fn ensure_service(
         &ns,
         derived_name,
         &base,
-        key,
+        &key,
         After {
             generation: applied.metadata.generation,
             resource_version: applied.resource_version().unwrap_or_default(),
@@ -443,7 +443,7 @@ async fn write_import_addresses(
         &ns,
         &name,
         &base,
-        desired,
+        &desired,
         After {
             generation: updated.metadata.generation,
             resource_version: updated.resource_version().unwrap_or_default(),
@@ -510,7 +510,7 @@ async fn write_ready(
         &ns,
         &name,
         base,
-        key,
+        &key,
         After::default(),
     );
     Ok(())
@@ -606,7 +606,7 @@ pub async fn apply_slice_label(
         &ns,
         &name,
         &base,
-        desired,
+        &desired,
         After::default(),
     );
     tracing::info!(namespace = %ns, slice = %name, service = ?derived, "endpoint slice routing label updated");
