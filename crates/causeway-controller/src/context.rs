@@ -20,6 +20,8 @@ use crate::metrics::Metrics;
 pub struct Context {
     /// Client of the local cluster.
     pub client: kube::Client,
+    /// ServiceImports.
+    pub imports: Store<ServiceImport>,
     /// Derived Services (label-selected).
     pub services: Store<Service>,
     /// MCS EndpointSlices (label-selected).
@@ -100,6 +102,32 @@ impl Context {
         if let Ok(mut written) = self.written.lock() {
             written.remove(&(what, ns.to_owned(), name.to_owned()));
         }
+    }
+
+    /// The watch delivered `ns/name` at resourceVersion `rv`: records of writes based on another
+    /// version can never match again (the cache moved on), so they are dropped. This keeps the
+    /// map down to the writes still in flight.
+    pub fn observed(&self, kinds: &[&'static str], ns: &str, name: &str, rv: &str) {
+        if let Ok(mut written) = self.written.lock() {
+            for what in kinds {
+                let key = (*what, ns.to_owned(), name.to_owned());
+                if written.get(&key).is_some_and(|w| w.base != rv) {
+                    written.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// True when the cache holds a newer version of `import` than both the snapshot this
+    /// reconcile works from and `base`, the version its next write builds on: that newer version
+    /// has its own reconcile coming, and writing from the stale snapshot could only repeat or
+    /// undo it.
+    pub fn import_moved_on(&self, import: &ServiceImport, base: &str) -> bool {
+        let Some(cached) = self.imports.get(&ObjectRef::from_obj(import)) else {
+            return false;
+        };
+        let cached = cached.resource_version().unwrap_or_default();
+        cached != import.resource_version().unwrap_or_default() && cached != base
     }
 
     /// Records a write made on top of resourceVersion `base`.

@@ -424,6 +424,9 @@ async fn write_import_addresses(
         // follows builds on the written version.
         return Ok((after.generation, after.resource_version));
     }
+    if ctx.import_moved_on(import, &base) {
+        return Ok((import.metadata.generation, base));
+    }
     let api: Api<ServiceImport> = Api::namespaced(ctx.client.clone(), &ns);
     let updated = api
         .patch(
@@ -479,6 +482,7 @@ async fn write_ready(
     if ctx
         .pending_write("serviceimport_status", &ns, &name, base, &key)
         .is_some()
+        || ctx.import_moved_on(import, base)
     {
         return Ok(());
     }

@@ -26,6 +26,10 @@ use crate::context::Context;
 use crate::metrics::Metrics;
 use crate::{imports, orphans};
 
+/// Objects per page of a watch's initial list: a page is parsed whole (a slice with all its
+/// endpoints) before `.modify` trims it, so smaller pages keep the start-up peak down.
+const LIST_PAGE: u32 = 100;
+
 /// What the controller serves.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -84,6 +88,7 @@ pub async fn run(
         std::env::var("POD_NAME").unwrap_or_else(|_| format!("pid-{}", std::process::id()));
     let ctx = Arc::new(Context {
         client: client.clone(),
+        imports: import_reader.clone(),
         services: service_reader.clone(),
         slices: slice_reader.clone(),
         is_leader: is_leader.clone(),
@@ -102,51 +107,85 @@ pub async fn run(
 
     let poke = Arc::new(Notify::new());
     let on_delete = poke.clone();
+    let on_import = ctx.clone();
     // Caches keep only what reconciles read (`.modify` before the reflector stores).
     let import_stream = reflector(
         import_writer,
-        watcher::watcher(imports_api, Config::default())
+        watcher::watcher(imports_api, Config::default().page_size(LIST_PAGE))
             .modify(|i| i.metadata.managed_fields = None),
     )
     .default_backoff()
-    .inspect(move |ev| {
-        if matches!(ev, Ok(watcher::Event::Delete(_))) {
-            on_delete.notify_one();
-        }
+    .inspect(move |ev| match ev {
+        Ok(watcher::Event::Delete(_)) => on_delete.notify_one(),
+        Ok(watcher::Event::Apply(i) | watcher::Event::InitApply(i)) => on_import.observed(
+            &["serviceimport", "serviceimport_status"],
+            &i.namespace().unwrap_or_default(),
+            &i.name_any(),
+            &i.resource_version().unwrap_or_default(),
+        ),
+        _ => {}
     })
     .applied_objects();
 
-    let on_service_delete = ctx.clone();
+    let on_service = ctx.clone();
     let service_stream = reflector(
         service_writer,
-        watcher::watcher(service_api, Config::default().labels(LABEL_DERIVED_FROM)).modify(|s| {
+        watcher::watcher(
+            service_api,
+            Config::default()
+                .labels(LABEL_DERIVED_FROM)
+                .page_size(LIST_PAGE),
+        )
+        .modify(|s| {
             s.metadata.managed_fields = None;
             s.metadata.annotations = None;
             s.status = None;
         }),
     )
     .default_backoff()
-    .inspect(move |ev| {
-        if let Ok(watcher::Event::Delete(svc)) = ev {
-            on_service_delete.forget_write(
-                "service",
-                &svc.namespace().unwrap_or_default(),
-                &svc.name_any(),
-            );
-        }
+    .inspect(move |ev| match ev {
+        Ok(watcher::Event::Delete(svc)) => on_service.forget_write(
+            "service",
+            &svc.namespace().unwrap_or_default(),
+            &svc.name_any(),
+        ),
+        Ok(watcher::Event::Apply(svc) | watcher::Event::InitApply(svc)) => on_service.observed(
+            &["service"],
+            &svc.namespace().unwrap_or_default(),
+            &svc.name_any(),
+            &svc.resource_version().unwrap_or_default(),
+        ),
+        _ => {}
     })
     .touched_objects();
 
+    let on_slice = ctx.clone();
     let slice_stream = reflector(
         slice_writer,
         // The import side reads only a slice's labels and annotations, never its endpoints.
-        watcher::watcher(slice_api, Config::default().labels(LABEL_SERVICE_NAME)).modify(|s| {
+        watcher::watcher(
+            slice_api,
+            Config::default()
+                .labels(LABEL_SERVICE_NAME)
+                .page_size(LIST_PAGE),
+        )
+        .modify(|s| {
             s.metadata.managed_fields = None;
             s.endpoints = Vec::new();
             s.ports = None;
         }),
     )
     .default_backoff()
+    .inspect(move |ev| {
+        if let Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) = ev {
+            on_slice.observed(
+                &["endpointslice"],
+                &s.namespace().unwrap_or_default(),
+                &s.name_any(),
+                &s.resource_version().unwrap_or_default(),
+            );
+        }
+    })
     .touched_objects();
 
     {
