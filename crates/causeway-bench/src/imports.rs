@@ -220,40 +220,7 @@ async fn cleanup(client: &kube::Client, ns: &str) {
 
 /// Builds (or finds cached) the upstream servicecontroller; the error is the script's own output.
 async fn build_upstream() -> Result<PathBuf, String> {
-    let script = ["tools/mcs-servicecontroller/build.sh"]
-        .iter()
-        .map(PathBuf::from)
-        .chain(std::iter::once(
-            crate::workspace_root().join("tools/mcs-servicecontroller/build.sh"),
-        ))
-        .find(|p| p.is_file())
-        .ok_or_else(|| "tools/mcs-servicecontroller/build.sh not found".to_owned())?;
-    eprintln!("causeway-bench: bash {}", script.display());
-    let out = tokio::process::Command::new("bash")
-        .arg(&script)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .await
-        .map_err(|e| format!("failed to run {}: {e}", script.display()))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        let tail: Vec<&str> = stderr.lines().rev().take(30).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(format!(
-            "upstream build failed ({}): {}",
-            out.status,
-            tail.join("\n")
-        ));
-    }
-    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(format!(
-            "upstream build printed no binary path; stderr: {stderr}"
-        ))
-    }
+    crate::setup::build_tool("mcs-servicecontroller").await
 }
 
 /// True when `causeway controller --help` lists `flag`.

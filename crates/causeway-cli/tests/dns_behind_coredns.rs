@@ -13,26 +13,23 @@
 )]
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use causeway_api::ServiceImport;
-use causeway_dns::proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use causeway_dns::proto::rr::{Name, RData, RecordType};
+use causeway_dns::proto::op::ResponseCode;
+use causeway_dns::proto::rr::{RData, RecordType};
 use causeway_test_support::daemon::Daemon;
+use causeway_test_support::dns::{addrs, free_port, tcp, try_udp};
 use causeway_test_support::{eventually, lab, rbac, with_temp_ns};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, PostParams};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
 
 const GUIDE: &str = include_str!("../../../deploy/dns/coredns.md");
 const RBAC: &str = include_str!("../../../deploy/dns/rbac.yaml");
 const USER: &str = "causeway-dns";
 const CLUSTER: u8 = 1;
-const WAIT: Duration = Duration::from_secs(3);
 /// Ready endpoints of the big headless service: 60 A records do not fit in 512 bytes.
 const BIG: u8 = 60;
 
@@ -82,63 +79,6 @@ fn corefile(causeway: SocketAddr, port: u16) -> String {
             &format!("clusterset.local:{port} {{\n    bind 127.0.0.1"),
         );
     format!(".:{port} {{\n    bind 127.0.0.1\n    errors\n}}\n{block}\n")
-}
-
-fn free_port() -> u16 {
-    for _ in 0..20 {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no port free for both UDP and TCP on 127.0.0.1");
-}
-
-fn query(name: &str, rtype: RecordType) -> Vec<u8> {
-    let mut msg = Message::new(0x5a5a, MessageType::Query, OpCode::Query);
-    msg.metadata.recursion_desired = true;
-    msg.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
-    msg.to_vec().unwrap()
-}
-
-async fn udp(server: SocketAddr, name: &str, rtype: RecordType) -> Option<Message> {
-    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    socket.send_to(&query(name, rtype), server).await.unwrap();
-    let mut buf = vec![0u8; 65_535];
-    let len = tokio::time::timeout(WAIT, socket.recv(&mut buf))
-        .await
-        .ok()?
-        .unwrap();
-    Some(Message::from_vec(&buf[..len]).unwrap())
-}
-
-async fn tcp(server: SocketAddr, name: &str, rtype: RecordType) -> Message {
-    let bytes = query(name, rtype);
-    let mut stream = TcpStream::connect(server).await.unwrap();
-    stream
-        .write_all(&u16::try_from(bytes.len()).unwrap().to_be_bytes())
-        .await
-        .unwrap();
-    stream.write_all(&bytes).await.unwrap();
-    let mut len = [0u8; 2];
-    tokio::time::timeout(WAIT, stream.read_exact(&mut len))
-        .await
-        .unwrap_or_else(|_| panic!("no TCP reply to {name} {rtype}"))
-        .unwrap();
-    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    stream.read_exact(&mut buf).await.unwrap();
-    Message::from_vec(&buf).unwrap()
-}
-
-fn addrs(msg: &Message) -> BTreeSet<String> {
-    msg.answers
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::A(a) => Some(a.to_string()),
-            _ => None,
-        })
-        .collect()
 }
 
 fn import(name: &str, spec: serde_json::Value) -> ServiceImport {
@@ -198,7 +138,7 @@ async fn the_guides_stub_zone_on_real_coredns_serves_clusterset_local() {
         .unwrap();
         slices.create(&pp, &big).await.unwrap();
 
-        let causeway = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let causeway = SocketAddr::from(([127, 0, 0, 1], free_port(Ipv4Addr::LOCALHOST)));
         let kubeconfig = lab.paths.user_kubeconfig(CLUSTER, USER);
         let dns_args: Vec<String> = [
             "dns",
@@ -221,7 +161,7 @@ async fn the_guides_stub_zone_on_real_coredns_serves_clusterset_local() {
             lab.paths.root(),
         );
 
-        let port = free_port();
+        let port = free_port(Ipv4Addr::LOCALHOST);
         let corefile_path = lab.paths.root().join(format!("Corefile-{ns}"));
         std::fs::write(&corefile_path, corefile(causeway, port)).unwrap();
         let core_args = vec!["-conf".to_owned(), corefile_path.display().to_string()];
@@ -237,7 +177,7 @@ async fn the_guides_stub_zone_on_real_coredns_serves_clusterset_local() {
 
         // Through CoreDNS, as a pod asks: the VIP, once causeway dns has synced.
         let answer = eventually(30, "web's VIP through CoreDNS", || async {
-            let msg = udp(front, &web, RecordType::A).await?;
+            let msg = try_udp(front, &web, RecordType::A).await?;
             (addrs(&msg) == BTreeSet::from(["10.43.77.7".to_owned()])).then_some(msg)
         })
         .await;
@@ -248,7 +188,7 @@ async fn the_guides_stub_zone_on_real_coredns_serves_clusterset_local() {
             "TCP through CoreDNS too: {}",
             core.log_text()
         );
-        let srv = udp(front, &format!("_http._tcp.{web}"), RecordType::SRV)
+        let srv = try_udp(front, &format!("_http._tcp.{web}"), RecordType::SRV)
             .await
             .expect("SRV reply");
         let targets: Vec<String> = srv
@@ -260,7 +200,7 @@ async fn the_guides_stub_zone_on_real_coredns_serves_clusterset_local() {
             })
             .collect();
         assert_eq!(targets, vec![format!("80 {web}")]);
-        let missing = udp(
+        let missing = try_udp(
             front,
             &format!("nope.{ns}.svc.clusterset.local."),
             RecordType::A,
@@ -271,7 +211,7 @@ async fn the_guides_stub_zone_on_real_coredns_serves_clusterset_local() {
 
         // Too big for UDP: truncated there, whole over TCP (the client's retry).
         let big_name = format!("big.{ns}.svc.clusterset.local.");
-        let over_udp = udp(front, &big_name, RecordType::A)
+        let over_udp = try_udp(front, &big_name, RecordType::A)
             .await
             .expect("UDP reply for the big headless name");
         assert!(

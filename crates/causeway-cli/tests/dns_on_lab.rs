@@ -10,13 +10,14 @@
 )]
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use causeway_api::ServiceImport;
-use causeway_dns::proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use causeway_dns::proto::rr::{Name, RData, RecordType};
+use causeway_dns::proto::op::{Message, ResponseCode};
+use causeway_dns::proto::rr::{RData, RecordType};
 use causeway_test_support::daemon::Daemon;
+use causeway_test_support::dns::{WAIT, addrs, free_port, query, tcp, udp, udp_raw};
 use causeway_test_support::{Lab, eventually, lab, rbac, with_temp_ns};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
@@ -29,24 +30,10 @@ use tokio::sync::Mutex;
 const RBAC: &str = include_str!("../../../deploy/dns/rbac.yaml");
 const USER: &str = "causeway-dns";
 const CLUSTER: u8 = 1;
-/// How long one DNS exchange may take before the test calls it lost.
-const WAIT: Duration = Duration::from_secs(3);
 
 /// Serializes the tests of this file: one of them unbinds the shared `causeway-dns` RBAC for a
 /// while, which the others need bound.
 static RBAC_LOCK: Mutex<()> = Mutex::const_new(());
-
-/// A port free for both UDP and TCP on 127.0.0.1 (both bound, read, released).
-fn free_port() -> u16 {
-    for _ in 0..20 {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no port free for both UDP and TCP on 127.0.0.1");
-}
 
 /// A running `causeway dns` and where to reach it.
 struct Server {
@@ -59,7 +46,7 @@ struct Server {
 /// its admin server address (from its JSON log line).
 async fn start_dns(lab: &Lab, name: &str) -> Server {
     let kubeconfig = lab.paths.user_kubeconfig(CLUSTER, USER);
-    let dns = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let dns = SocketAddr::from(([127, 0, 0, 1], free_port(Ipv4Addr::LOCALHOST)));
     let args: Vec<String> = [
         "dns",
         "--kubeconfig",
@@ -119,59 +106,6 @@ async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, body)
 }
 
-fn query(name: &str, rtype: RecordType) -> Vec<u8> {
-    let mut msg = Message::new(rand_id(), MessageType::Query, OpCode::Query);
-    msg.metadata.recursion_desired = true;
-    msg.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
-    msg.to_vec().unwrap()
-}
-
-fn rand_id() -> u16 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    u16::try_from(nanos % 65_536).unwrap()
-}
-
-/// Sends raw bytes over UDP; `None` when no reply came within `wait`.
-async fn udp_raw(server: SocketAddr, bytes: &[u8], wait: Duration) -> Option<Vec<u8>> {
-    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    socket.send_to(bytes, server).await.unwrap();
-    let mut buf = vec![0u8; 65_535];
-    match tokio::time::timeout(wait, socket.recv(&mut buf)).await {
-        Ok(Ok(len)) => Some(buf[..len].to_vec()),
-        Ok(Err(e)) => panic!("recv: {e}"),
-        Err(_) => None,
-    }
-}
-
-async fn udp(server: SocketAddr, name: &str, rtype: RecordType) -> Message {
-    let bytes = query(name, rtype);
-    let reply = udp_raw(server, &bytes, WAIT)
-        .await
-        .unwrap_or_else(|| panic!("no UDP reply to {name} {rtype}"));
-    let msg = Message::from_vec(&reply).unwrap();
-    assert_eq!(msg.metadata.id, u16::from_be_bytes([bytes[0], bytes[1]]));
-    msg
-}
-
-async fn tcp(server: SocketAddr, name: &str, rtype: RecordType) -> Message {
-    let bytes = query(name, rtype);
-    let mut stream = TcpStream::connect(server).await.unwrap();
-    let len = u16::try_from(bytes.len()).unwrap();
-    stream.write_all(&len.to_be_bytes()).await.unwrap();
-    stream.write_all(&bytes).await.unwrap();
-    let mut len = [0u8; 2];
-    tokio::time::timeout(WAIT, stream.read_exact(&mut len))
-        .await
-        .unwrap_or_else(|_| panic!("no TCP reply to {name} {rtype}"))
-        .unwrap();
-    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    stream.read_exact(&mut buf).await.unwrap();
-    Message::from_vec(&buf).unwrap()
-}
-
 /// Asks over UDP and over TCP, checks both give the same code and answers, returns the UDP
 /// reply.
 async fn ask(server: SocketAddr, name: &str, rtype: RecordType) -> Message {
@@ -192,17 +126,6 @@ async fn ask(server: SocketAddr, name: &str, rtype: RecordType) -> Message {
 
 fn rendered(msg: &Message) -> BTreeSet<String> {
     msg.answers.iter().map(ToString::to_string).collect()
-}
-
-fn addrs(msg: &Message) -> BTreeSet<String> {
-    msg.answers
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::A(a) => Some(a.0.to_string()),
-            RData::AAAA(a) => Some(a.0.to_string()),
-            _ => None,
-        })
-        .collect()
 }
 
 fn srvs(msg: &Message) -> BTreeSet<(u16, String)> {

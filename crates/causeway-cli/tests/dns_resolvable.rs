@@ -12,20 +12,20 @@
     clippy::default_trait_access
 )]
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use causeway_api::names::{LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER};
 use causeway_api::{Condition, ServiceImport};
-use causeway_dns::proto::op::{Message, MessageType, OpCode, Query};
-use causeway_dns::proto::rr::{Name, RData, RecordType};
+use causeway_dns::proto::rr::RecordType;
 use causeway_test_support::daemon::Daemon;
+use causeway_test_support::dns::{addrs, free_port, udp};
 use causeway_test_support::{Lab, eventually, lab, rbac, unique_name, with_temp_ns};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 
 const DNS_RBAC: &str = include_str!("../../../deploy/dns/rbac.yaml");
 const CONTROLLER_RBAC: &str = include_str!("../../../deploy/controller/rbac.yaml");
@@ -34,18 +34,6 @@ const LEASE_NS: &str = "causeway-system";
 
 fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| (*s).to_owned()).collect()
-}
-
-/// A port free for both UDP and TCP on 127.0.0.1.
-fn free_port() -> u16 {
-    for _ in 0..20 {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no port free for both UDP and TCP on 127.0.0.1");
 }
 
 struct Dns {
@@ -58,7 +46,7 @@ struct Dns {
 /// and (when `leader`) holds the Lease.
 async fn start_dns(lab: &Lab, name: &str, lease: &str, leader: bool) -> Dns {
     let kubeconfig = lab.paths.user_kubeconfig(CLUSTER, "causeway-dns");
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port(Ipv4Addr::LOCALHOST)));
     let args = strings(&[
         "dns",
         "--kubeconfig",
@@ -188,28 +176,10 @@ fn writes_in(dns: &Dns, ns: &str) -> usize {
         .count()
 }
 
-/// The A records `name` answers over UDP.
+/// The addresses `name` answers over UDP.
 async fn a_records(server: SocketAddr, name: &str) -> Vec<String> {
-    let mut msg = Message::new(7, MessageType::Query, OpCode::Query);
-    msg.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
-    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    socket
-        .send_to(&msg.to_vec().unwrap(), server)
-        .await
-        .unwrap();
-    let mut buf = vec![0u8; 4096];
-    let len = tokio::time::timeout(Duration::from_secs(3), socket.recv(&mut buf))
-        .await
-        .expect("a DNS answer")
-        .unwrap();
-    Message::from_vec(&buf[..len])
-        .unwrap()
-        .answers
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::A(a) => Some(a.0.to_string()),
-            _ => None,
-        })
+    addrs(&udp(server, name, RecordType::A).await)
+        .into_iter()
         .collect()
 }
 

@@ -15,10 +15,11 @@
     clippy::default_trait_access
 )]
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use causeway_lab::{ClusterPlan, NodePlan};
 use causeway_test_support::daemon::Daemon;
+use causeway_test_support::dns::free_port;
 use causeway_test_support::{Lab, eventually, lab, rbac, with_temp_ns};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -27,18 +28,6 @@ use serde_json::{Value, json};
 
 const DNS_RBAC: &str = include_str!("../../../deploy/dns/rbac.yaml");
 const CLUSTER: u8 = 1;
-
-/// A port free for UDP and TCP on `ip`.
-fn free_port(ip: Ipv4Addr) -> u16 {
-    for _ in 0..20 {
-        let udp = std::net::UdpSocket::bind((ip, 0)).unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind((ip, port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no port free for both UDP and TCP on {ip}");
-}
 
 /// `causeway dns` for `zone` on the cluster's lab bridge address (reachable from its nodes), not
 /// writing conditions.

@@ -7,6 +7,7 @@
 //! pod namespace deleted on drop; [`net`] probes TCP between pods.
 
 pub mod daemon;
+pub mod dns;
 pub mod net;
 pub mod pods;
 pub mod rbac;

@@ -120,39 +120,7 @@ pub fn corefile(kubeconfig: &Path, port: u16) -> String {
 /// Builds (or finds cached) CoreDNS with tools/coredns/build.sh; the error carries the script's
 /// failing output.
 pub async fn build_coredns() -> Result<PathBuf, String> {
-    let script = [PathBuf::from("tools/coredns/build.sh")]
-        .into_iter()
-        .chain(std::iter::once(
-            crate::workspace_root().join("tools/coredns/build.sh"),
-        ))
-        .find(|p| p.is_file())
-        .ok_or_else(|| "tools/coredns/build.sh not found".to_owned())?;
-    eprintln!("causeway-bench: bash {}", script.display());
-    let out = Command::new("bash")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .await
-        .map_err(|e| format!("failed to run {}: {e}", script.display()))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        let tail: Vec<&str> = stderr.lines().rev().take(30).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(format!(
-            "CoreDNS build failed ({}): {}",
-            out.status,
-            tail.join("\n")
-        ));
-    }
-    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(format!(
-            "CoreDNS build printed no binary path; stderr: {stderr}"
-        ))
-    }
+    crate::setup::build_tool("coredns").await
 }
 
 /// CoreDNS's version from `coredns -version` (`CoreDNS-1.14.7`), for the row label.
