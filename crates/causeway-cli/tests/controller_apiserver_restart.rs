@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use causeway_api::{ServiceImport, ServiceImportSpec, ServiceImportType, ServicePort};
-use causeway_test_support::daemon::Daemon;
+use causeway_test_support::daemon::{Daemon, controller_args};
 use causeway_test_support::{eventually, lab, rbac, unique_name, with_temp_ns};
 use kube::api::{Api, PostParams};
 
@@ -20,27 +20,7 @@ async fn controller_survives_an_apiserver_restart() {
     .await;
     with_temp_ns(&lab, |lab, ns| async move {
         let lease = unique_name("restart");
-        let kubeconfig = lab
-            .paths
-            .user_kubeconfig(2, "causeway-controller")
-            .display()
-            .to_string();
-        let args: Vec<String> = [
-            "controller",
-            "--kubeconfig",
-            &kubeconfig,
-            "--admin-addr",
-            "127.0.0.1:0",
-            "--leader-election-namespace",
-            "causeway-system",
-            "--leader-election-id",
-            &lease,
-            "--namespace",
-            &ns,
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+        let args = controller_args(&lab, 2, &ns, &lease, "127.0.0.1:0", &[]);
         let mut ctl = Daemon::start(
             env!("CARGO_BIN_EXE_causeway").as_ref(),
             &lease,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use causeway_api::names::{ANNOTATION_DERIVED_SERVICE, LABEL_K8S_SERVICE_NAME, LABEL_SERVICE_NAME};
 use causeway_api::{ServiceImport, ServiceImportSpec, ServiceImportType, ServicePort};
-use causeway_test_support::daemon::Daemon;
+use causeway_test_support::daemon::{Daemon, controller_args};
 use causeway_test_support::{Lab, eventually, lab, rbac, unique_name, with_temp_ns};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Service;
@@ -26,27 +26,19 @@ const LEASE_NS: &str = "causeway-system";
 
 async fn start_controller(lab: &Lab, cluster: u8, ns: &str, lease: &str, identity: &str) -> Daemon {
     rbac::install_for_user(&lab.client(cluster.into()), RBAC, "causeway-controller").await;
-    let kubeconfig = lab.paths.user_kubeconfig(cluster, "causeway-controller");
-    let args: Vec<String> = [
-        "controller",
-        "--kubeconfig",
-        &kubeconfig.display().to_string(),
-        "--admin-addr",
-        "127.0.0.1:0",
-        "--leader-election-namespace",
-        LEASE_NS,
-        "--leader-election-id",
-        lease,
-        "--leader-election-lease-duration",
-        "4",
-        "--leader-election-renew-grace",
-        "2",
-        "--namespace",
+    let args = controller_args(
+        lab,
+        cluster,
         ns,
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
+        lease,
+        "127.0.0.1:0",
+        &[
+            "--leader-election-lease-duration",
+            "4",
+            "--leader-election-renew-grace",
+            "2",
+        ],
+    );
     Daemon::start(
         env!("CARGO_BIN_EXE_causeway").as_ref(),
         &format!("{identity}-{lease}"),

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use causeway_api::names::{LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER};
 use causeway_api::{Condition, ServiceImport};
 use causeway_dns::proto::rr::RecordType;
-use causeway_test_support::daemon::Daemon;
+use causeway_test_support::daemon::{Daemon, controller_args};
 use causeway_test_support::dns::{addrs, free_port, udp};
 use causeway_test_support::{Lab, eventually, lab, rbac, unique_name, with_temp_ns};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -30,7 +30,6 @@ use tokio::net::TcpStream;
 const DNS_RBAC: &str = include_str!("../../../deploy/dns/rbac.yaml");
 const CONTROLLER_RBAC: &str = include_str!("../../../deploy/controller/rbac.yaml");
 const CLUSTER: u8 = 1;
-const LEASE_NS: &str = "causeway-system";
 
 fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| (*s).to_owned()).collect()
@@ -98,25 +97,20 @@ async fn start_dns(lab: &Lab, name: &str, lease: &str, leader: bool) -> Dns {
 }
 
 fn start_controller(lab: &Lab, ns: &str, lease: &str) -> Daemon {
-    let kubeconfig = lab.paths.user_kubeconfig(CLUSTER, "causeway-controller");
-    let args = strings(&[
-        "controller",
-        "--kubeconfig",
-        &kubeconfig.display().to_string(),
-        "--admin-addr",
-        "127.0.0.1:0",
-        "--leader-election-namespace",
-        LEASE_NS,
-        "--leader-election-id",
-        lease,
-        "--leader-election-lease-duration",
-        "4",
-        "--leader-election-renew-grace",
-        "2",
-        "--namespace",
+    let args = controller_args(
+        lab,
+        CLUSTER,
         ns,
-        "--sync=false",
-    ]);
+        lease,
+        "127.0.0.1:0",
+        &[
+            "--leader-election-lease-duration",
+            "4",
+            "--leader-election-renew-grace",
+            "2",
+            "--sync=false",
+        ],
+    );
     Daemon::start(
         env!("CARGO_BIN_EXE_causeway").as_ref(),
         &format!("controller-{lease}"),

@@ -20,7 +20,7 @@ use causeway_api::names::{
     LABEL_PEER, LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER, PROPERTY_CLUSTER_ID,
 };
 use causeway_api::{ClusterProperty, ClusterSetMember, Condition, ServiceExport, ServiceImport};
-use causeway_test_support::daemon::Daemon;
+use causeway_test_support::daemon::{Daemon, controller_args};
 use causeway_test_support::{Lab, eventually, lab, rbac, unique_name, with_temp_ns};
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{Node, Pod, Secret, Service, ServiceAccount};
@@ -41,33 +41,16 @@ async fn members_role(client: &kube::Client, ns: &str) {
 }
 
 fn controller(lab: &Lab, cluster: u8, ns: &str, admin_port: u16) -> Daemon {
-    let kubeconfig = lab
-        .paths
-        .user_kubeconfig(cluster, "causeway-controller")
-        .display()
-        .to_string();
     let lease = unique_name("fail");
     let admin = format!("127.0.0.1:{admin_port}");
-    let args: Vec<String> = [
-        "controller",
-        "--kubeconfig",
-        &kubeconfig,
-        "--admin-addr",
-        &admin,
-        "--leader-election-namespace",
-        "causeway-system",
-        "--leader-election-id",
+    let args = controller_args(
+        lab,
+        cluster,
+        ns,
         &lease,
-        "--namespace",
-        ns,
-        "--members-namespace",
-        ns,
-        "--peer-grace",
-        "4",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
+        &admin,
+        &["--members-namespace", ns, "--peer-grace", "4"],
+    );
     Daemon::start(
         env!("CARGO_BIN_EXE_causeway").as_ref(),
         &format!("c{cluster}-{lease}"),

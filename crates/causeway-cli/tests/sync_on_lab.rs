@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use causeway_api::names::{LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER, PROPERTY_CLUSTER_ID};
 use causeway_api::{ClusterProperty, ServiceExport, ServiceImport, ServiceImportType};
-use causeway_test_support::daemon::Daemon;
+use causeway_test_support::daemon::{Daemon, controller_args};
 use causeway_test_support::{Lab, eventually, lab, rbac, unique_name, with_temp_ns};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -47,30 +47,15 @@ async fn join_pair(lab: &Lab, a: u8, b: u8) {
 
 async fn controller(lab: &Lab, cluster: u8, ns: &str) -> Daemon {
     rbac::install_for_user(&lab.client(cluster.into()), RBAC, "causeway-controller").await;
-    let kubeconfig = lab
-        .paths
-        .user_kubeconfig(cluster, "causeway-controller")
-        .display()
-        .to_string();
     let lease = unique_name("sync");
-    let args: Vec<String> = [
-        "controller",
-        "--kubeconfig",
-        &kubeconfig,
-        "--admin-addr",
-        "127.0.0.1:0",
-        "--leader-election-namespace",
-        "causeway-system",
-        "--leader-election-id",
-        &lease,
-        "--namespace",
+    let args = controller_args(
+        lab,
+        cluster,
         ns,
-        "--peer-grace",
-        "5",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
+        &lease,
+        "127.0.0.1:0",
+        &["--peer-grace", "5"],
+    );
     Daemon::start(
         env!("CARGO_BIN_EXE_causeway").as_ref(),
         &format!("c{cluster}-{lease}"),

@@ -89,3 +89,35 @@ impl Drop for Daemon {
         }
     }
 }
+
+/// The flags of a `causeway controller` for lab cluster `cluster`, running as the lab user
+/// `causeway-controller`, reconciling only namespace `ns`, leading with Lease
+/// `causeway-system/<lease>`, serving its admin endpoints on `admin`; `extra` flags are appended.
+pub fn controller_args(
+    lab: &crate::Lab,
+    cluster: u8,
+    ns: &str,
+    lease: &str,
+    admin: &str,
+    extra: &[&str],
+) -> Vec<String> {
+    let kubeconfig = lab.paths.user_kubeconfig(cluster, "causeway-controller");
+    let kubeconfig = kubeconfig.display().to_string();
+    [
+        "controller",
+        "--kubeconfig",
+        &kubeconfig,
+        "--admin-addr",
+        admin,
+        "--leader-election-namespace",
+        "causeway-system",
+        "--leader-election-id",
+        lease,
+        "--namespace",
+        ns,
+    ]
+    .iter()
+    .chain(extra)
+    .map(|s| (*s).to_owned())
+    .collect()
+}
