@@ -2,7 +2,7 @@
 CARGO ?= cargo
 LAB := ./target/debug/causeway-lab
 
-.PHONY: all build test demo lab-up lab-down lint crds
+.PHONY: all build test demo lab-up lab-down lint crds controller-bin
 
 all: build
 
@@ -12,6 +12,7 @@ build:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p causeway-cli --no-default-features -- -D warnings
 
 crds: build
 	./target/debug/causeway crds > deploy/crds/causeway-crds.yaml
@@ -35,12 +36,17 @@ demo: build
 	$(CARGO) build -p causeway-cli -p causeway-lab
 	$(LAB) demo $(DEMO_ARGS)
 
-# Benchmarks on the running lab (not part of `make test`): causeway's controller against the
-# upstream mcs-api servicecontroller. See README.md, "Benchmarks".
+# The controller image's binary: `causeway` with only `controller` and `crds`, optimised for
+# size (profile `deploy` in Cargo.toml): target/deploy/causeway.
+controller-bin:
+	$(CARGO) build --profile deploy -p causeway-cli --no-default-features
+
+# Benchmarks on the running lab (not part of `make test`): causeway's controller, as its image
+# runs it, against the upstream mcs-api servicecontroller. See README.md, "Benchmarks".
 .PHONY: bench
-bench:
+bench: controller-bin
 	$(CARGO) build --release -p causeway-cli -p causeway-bench
-	./target/release/causeway-bench imports
+	./target/release/causeway-bench imports --causeway-bin target/deploy/causeway
 
 # Fuzz the DNS request handler for FUZZ_SECONDS (cargo-fuzz: `cargo install cargo-fuzz`; on a
 # stable toolchain RUSTC_BOOTSTRAP=1 lets it use the nightly-only sanitizer flags), then shrink

@@ -1,12 +1,21 @@
-//! `causeway`: parses the command line and dispatches to a daemon or a user verb.
+//! `causeway`: parses the command line and dispatches to a daemon or a user verb. The cargo
+//! features `dns`, `netpeer` and `tools` (all default) add their commands; without them the
+//! binary is the controller's lean image build (`controller` and `crds`).
 
 mod controller;
+#[cfg(feature = "dns")]
 mod dns;
+#[cfg(feature = "tools")]
 mod import_slices;
+#[cfg(feature = "tools")]
 mod join;
+#[cfg(feature = "netpeer")]
 mod netpeer;
+#[cfg(feature = "tools")]
 mod serve;
+#[cfg(feature = "tools")]
 mod status;
+#[cfg(feature = "tools")]
 mod status_dns;
 
 use std::io::Write;
@@ -26,6 +35,8 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once; without the other commands the controller's flags are the largest variant.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Print the CustomResourceDefinitions causeway uses (ServiceExport, ServiceImport,
     /// ClusterProperty) as YAML, ready for `kubectl apply -f -`.
@@ -36,21 +47,27 @@ enum Command {
     Controller(controller::ControllerCommand),
     /// Serve the clusterset.local DNS zone (MCS DNS specification 1.0.0) from the cluster's
     /// ServiceImports and MCS EndpointSlices; plug it into any CoreDNS as a stub zone.
+    #[cfg(feature = "dns")]
     Dns(dns::DnsCommand),
     /// Keep cross-cluster pod routing (flannel VXLAN peering) right on this node.
+    #[cfg(feature = "netpeer")]
     Netpeer(netpeer::NetpeerCommand),
     /// Let this cluster read a peer cluster (read-only credential stored as a peer Secret);
     /// `--both` also the other way round.
+    #[cfg(feature = "tools")]
     Join(join::JoinCommand),
     /// Copy a Service's EndpointSlices from a source cluster into a target cluster as MCS
     /// EndpointSlices (the seed's manual step 4, idempotent; stale copies are removed).
+    #[cfg(feature = "tools")]
     ImportSlices(import_slices::ImportSlicesCommand),
     /// Show this cluster's view of the clusterset: members and their reachability, per
     /// service the exporting clusters, conflicts and endpoints per cluster, and whether
     /// clusterset.local resolves from here (run it on a node or in a pod to ask as pods do).
+    #[cfg(feature = "tools")]
     Status(status::StatusCommand),
     /// Answer every HTTP request with `hello from cluster <N> (Node: … Pod: … Address: …)`: the
     /// demo workload.
+    #[cfg(feature = "tools")]
     Serve(serve::ServeCommand),
 }
 
@@ -87,17 +104,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             causeway_runtime::log::init(&log)?;
             cmd.run().await
         }
+        #[cfg(feature = "dns")]
         Command::Dns(cmd) => {
             causeway_runtime::log::init(&dns::log_args(&log))?;
             cmd.run().await
         }
+        #[cfg(feature = "netpeer")]
         Command::Netpeer(cmd) => {
             causeway_runtime::log::init(&log)?;
             cmd.run().await
         }
+        #[cfg(feature = "tools")]
         Command::ImportSlices(cmd) => cmd.run().await,
+        #[cfg(feature = "tools")]
         Command::Join(cmd) => cmd.run().await,
+        #[cfg(feature = "tools")]
         Command::Status(cmd) => cmd.run().await,
+        #[cfg(feature = "tools")]
         Command::Serve(cmd) => cmd.run().await,
     }
 }

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod orphans;
 pub mod run;
 pub mod sync;
+pub mod trim;
 
 pub use args::ControllerArgs;
 pub use error::{Error, Result};

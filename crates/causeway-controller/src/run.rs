@@ -24,7 +24,7 @@ use causeway_runtime::synced::wait_synced;
 
 use crate::context::Context;
 use crate::metrics::Metrics;
-use crate::{imports, orphans};
+use crate::{imports, orphans, trim};
 
 /// Objects per page of a watch's initial list: a page is parsed whole (a slice with all its
 /// endpoints) before `.modify` trims it, so smaller pages keep the start-up peak down.
@@ -108,11 +108,10 @@ pub async fn run(
     let poke = Arc::new(Notify::new());
     let on_delete = poke.clone();
     let on_import = ctx.clone();
-    // Caches keep only what reconciles read (`.modify` before the reflector stores).
+    // Caches keep only what reconciles read (`trim`, before the reflector stores).
     let import_stream = reflector(
         import_writer,
-        watcher::watcher(imports_api, Config::default().page_size(LIST_PAGE))
-            .modify(|i| i.metadata.managed_fields = None),
+        watcher::watcher(imports_api, Config::default().page_size(LIST_PAGE)).modify(trim::import),
     )
     .default_backoff()
     .inspect(move |ev| match ev {
@@ -136,11 +135,7 @@ pub async fn run(
                 .labels(LABEL_DERIVED_FROM)
                 .page_size(LIST_PAGE),
         )
-        .modify(|s| {
-            s.metadata.managed_fields = None;
-            s.metadata.annotations = None;
-            s.status = None;
-        }),
+        .modify(trim::service),
     )
     .default_backoff()
     .inspect(move |ev| match ev {
@@ -169,11 +164,7 @@ pub async fn run(
                 .labels(LABEL_SERVICE_NAME)
                 .page_size(LIST_PAGE),
         )
-        .modify(|s| {
-            s.metadata.managed_fields = None;
-            s.endpoints = Vec::new();
-            s.ports = None;
-        }),
+        .modify(trim::slice),
     )
     .default_backoff()
     .inspect(move |ev| {
