@@ -1,20 +1,20 @@
 //! What every reconcile shares: the client, the caches, leadership, events and metrics.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
 
 use causeway_api::ServiceImport;
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
+use crate::slice_index::SliceIndex;
 
 /// Shared reconcile context.
 pub struct Context {
@@ -24,8 +24,8 @@ pub struct Context {
     pub imports: Store<ServiceImport>,
     /// Derived Services (label-selected).
     pub services: Store<Service>,
-    /// MCS EndpointSlices (label-selected).
-    pub slices: Store<EndpointSlice>,
+    /// MCS EndpointSlices (label-selected), indexed by import.
+    pub slices: Arc<SliceIndex>,
     /// True while this replica leads.
     pub is_leader: watch::Receiver<bool>,
     /// Event recorder.

@@ -29,6 +29,7 @@ use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 
 use crate::context::{After, Context};
+use crate::slice_index::IndexedSlice;
 use crate::{Error, Result};
 
 /// Reconciles one ServiceImport.
@@ -520,26 +521,14 @@ async fn write_ready(
     Ok(())
 }
 
-/// The cached MCS slices of `import`.
-pub fn slices_of(ctx: &Context, ns: &str, import: &str) -> Vec<Arc<EndpointSlice>> {
-    ctx.slices
-        .state()
-        .into_iter()
-        .filter(|s| {
-            s.metadata.namespace.as_deref() == Some(ns)
-                && s.labels().get(LABEL_SERVICE_NAME).map(String::as_str) == Some(import)
-        })
-        .collect()
-}
-
 async fn label_slices(
     ctx: &Context,
     import: &ServiceImport,
     derived_name: Option<&str>,
 ) -> Result<()> {
     let ns = import.namespace().unwrap_or_default();
-    for slice in slices_of(ctx, &ns, &import.name_any()) {
-        match slices::plan(slice.labels(), slice.annotations(), derived_name) {
+    for slice in ctx.slices.of_import(&ns, &import.name_any()) {
+        match slices::plan(&slice.marks, derived_name) {
             SliceLabelAction::Nothing => {}
             SliceLabelAction::Add(derived) => {
                 apply_slice_label(ctx, &slice, Some(&derived)).await?;
@@ -548,7 +537,7 @@ async fn label_slices(
             SliceLabelAction::Conflict { existing, wanted } => {
                 let note = format!(
                     "endpoint slice {ns}/{} has {LABEL_K8S_SERVICE_NAME}={existing}, not {wanted}: it is not routed through the ClusterSet IP; remove the label to let causeway set it",
-                    slice.name_any()
+                    slice.name
                 );
                 ctx.event(import, EventType::Warning, "SliceServiceNameConflict", note)
                     .await;
@@ -562,11 +551,10 @@ async fn label_slices(
 /// Applying an empty configuration releases exactly the fields causeway owned.
 pub async fn apply_slice_label(
     ctx: &Context,
-    slice: &EndpointSlice,
+    slice: &IndexedSlice,
     derived: Option<&str>,
 ) -> Result<()> {
-    let ns = slice.namespace().unwrap_or_default();
-    let name = slice.name_any();
+    let (ns, name) = (slice.namespace.clone(), slice.name.clone());
     let metadata = match derived {
         Some(d) => json!({
             "name": name,
@@ -576,7 +564,7 @@ pub async fn apply_slice_label(
         None => json!({ "name": name }),
     };
     let patch = json!({ "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": metadata });
-    let base = slice.resource_version().unwrap_or_default();
+    let base = slice.resource_version.clone();
     let desired = patch.to_string();
     if ctx
         .pending_write("endpointslice", &ns, &name, &base, &desired)

@@ -18,6 +18,7 @@ pub mod imports;
 pub mod metrics;
 pub mod orphans;
 pub mod run;
+pub mod slice_index;
 pub mod sync;
 pub mod trim;
 

@@ -9,8 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use causeway_api::ServiceImport;
-use causeway_api::names::{ANNOTATION_ADDED_SERVICE_NAME, LABEL_SERVICE_NAME};
-use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::sync::Notify;
 
@@ -22,7 +20,7 @@ use crate::imports::apply_slice_label;
 /// Runs the clean-up loop forever.
 pub async fn run(ctx: Arc<Context>, imports: Store<ServiceImport>, poke: Arc<Notify>) {
     wait_synced(&imports).await;
-    wait_synced(&ctx.slices).await;
+    ctx.slices.wait_synced().await;
     loop {
         ctx.metrics
             .imports
@@ -38,22 +36,15 @@ pub async fn run(ctx: Arc<Context>, imports: Store<ServiceImport>, poke: Arc<Not
 }
 
 async fn sweep(ctx: &Context, imports: &Store<ServiceImport>) {
-    for slice in ctx.slices.state() {
-        if !slice
-            .annotations()
-            .contains_key(ANNOTATION_ADDED_SERVICE_NAME)
+    for slice in ctx.slices.marked() {
+        if imports
+            .get(&ObjectRef::new(&slice.import).within(&slice.namespace))
+            .is_some()
         {
             continue;
         }
-        let (Some(ns), Some(import)) = (slice.namespace(), slice.labels().get(LABEL_SERVICE_NAME))
-        else {
-            continue;
-        };
-        if imports.get(&ObjectRef::new(import).within(&ns)).is_some() {
-            continue;
-        }
         if let Err(err) = apply_slice_label(ctx, &slice, None).await {
-            tracing::warn!(namespace = %ns, slice = %slice.name_any(), error = &err as &dyn std::error::Error, "failed to remove causeway's label from an orphaned slice");
+            tracing::warn!(namespace = %slice.namespace, slice = %slice.name, error = &err as &dyn std::error::Error, "failed to remove causeway's label from an orphaned slice");
         }
     }
 }

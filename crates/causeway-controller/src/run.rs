@@ -24,6 +24,7 @@ use causeway_runtime::synced::wait_synced;
 
 use crate::context::Context;
 use crate::metrics::Metrics;
+use crate::slice_index::SliceIndex;
 use crate::{imports, orphans, trim};
 
 /// Objects per page of a watch's initial list: a page is parsed whole (a slice with all its
@@ -83,14 +84,14 @@ pub async fn run(
 
     let (import_reader, import_writer) = reflector::store();
     let (service_reader, service_writer) = reflector::store();
-    let (slice_reader, slice_writer) = reflector::store();
+    let slice_index = Arc::new(SliceIndex::default());
     let identity =
         std::env::var("POD_NAME").unwrap_or_else(|_| format!("pid-{}", std::process::id()));
     let ctx = Arc::new(Context {
         client: client.clone(),
         imports: import_reader.clone(),
         services: service_reader.clone(),
-        slices: slice_reader.clone(),
+        slices: slice_index.clone(),
         is_leader: is_leader.clone(),
         recorder: Recorder::new(
             client,
@@ -155,19 +156,19 @@ pub async fn run(
     .touched_objects();
 
     let on_slice = ctx.clone();
-    let slice_stream = reflector(
-        slice_writer,
-        // The import side reads only a slice's labels and annotations, never its endpoints.
-        watcher::watcher(
-            slice_api,
-            Config::default()
-                .labels(LABEL_SERVICE_NAME)
-                .page_size(LIST_PAGE),
-        )
-        .modify(trim::slice),
+    // Slices are not cached: the index keeps, per slice, the few facts the import side reads.
+    let index = slice_index.clone();
+    let slice_stream = watcher::watcher(
+        slice_api,
+        Config::default()
+            .labels(LABEL_SERVICE_NAME)
+            .page_size(LIST_PAGE),
     )
     .default_backoff()
     .inspect(move |ev| {
+        if let Ok(ev) = ev {
+            index.apply(ev);
+        }
         if let Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) = ev {
             on_slice.observed(
                 &["endpointslice"],
@@ -183,13 +184,13 @@ pub async fn run(
         let (imports, services, slices) = (
             import_reader.clone(),
             service_reader.clone(),
-            slice_reader.clone(),
+            slice_index.clone(),
         );
         let ctx = ctx.clone();
         tokio::spawn(async move {
             wait_synced(&imports).await;
             wait_synced(&services).await;
-            wait_synced(&slices).await;
+            slices.wait_synced().await;
             ctx.caches_synced
                 .store(true, std::sync::atomic::Ordering::Release);
             tracing::info!("caches synced; ready");

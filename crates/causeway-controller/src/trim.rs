@@ -1,19 +1,15 @@
 //! What the import side's caches keep of each object. Every watch event passes through one of
 //! these before its reflector stores it (`.modify` in `run`), so the stores hold only the fields
-//! the import reconciler and the orphan sweep read: an import's spec, status and derived-service
-//! annotation; a derived Service's spec as `derived::shape` compares it, its ownership and its
-//! label; a slice's routing labels and causeway's marker annotation. Dropped fields never reach a
-//! write: every write is built from the desired state, not from a cached copy.
+//! the import reconciler reads: an import's spec, status and derived-service annotation; a
+//! derived Service's spec as `derived::shape` compares it, its ownership and its label. (Slices
+//! are not cached at all: `slice_index`.) Dropped fields never reach a write: every write is built
+//! from the desired state, not from a cached copy.
 
 use std::collections::BTreeMap;
 
 use causeway_api::ServiceImport;
-use causeway_api::names::{
-    ANNOTATION_ADDED_SERVICE_NAME, ANNOTATION_DERIVED_SERVICE, LABEL_DERIVED_FROM,
-    LABEL_K8S_SERVICE_NAME, LABEL_MANAGED_BY, LABEL_SERVICE_NAME,
-};
+use causeway_api::names::{ANNOTATION_DERIVED_SERVICE, LABEL_DERIVED_FROM};
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// A ServiceImport: no labels, of the annotations only the derived-service one.
@@ -44,23 +40,6 @@ pub fn service(service: &mut Service) {
         }
         spec.ip_family_policy = None;
     }
-}
-
-/// An MCS EndpointSlice: routing labels and causeway's marker, never its endpoints or ports.
-pub fn slice(slice: &mut EndpointSlice) {
-    common(&mut slice.metadata);
-    slice.metadata.uid = None;
-    slice.metadata.owner_references = None;
-    keep_only(
-        &mut slice.metadata.labels,
-        &[LABEL_SERVICE_NAME, LABEL_K8S_SERVICE_NAME, LABEL_MANAGED_BY],
-    );
-    keep_only(
-        &mut slice.metadata.annotations,
-        &[ANNOTATION_ADDED_SERVICE_NAME],
-    );
-    slice.endpoints = Vec::new();
-    slice.ports = None;
 }
 
 fn common(meta: &mut ObjectMeta) {

@@ -28,27 +28,45 @@ pub enum SliceLabelAction {
     },
 }
 
-/// Decides what to do with a slice whose labels and annotations are given, for an import whose
-/// derived Service is `derived` (`None`: headless, or the import is being deleted).
-pub fn plan(
-    labels: &BTreeMap<String, String>,
-    annotations: &BTreeMap<String, String>,
-    derived: Option<&str>,
-) -> SliceLabelAction {
-    if labels.get(LABEL_MANAGED_BY).map(String::as_str) == Some(MANAGED_BY_CAUSEWAY) {
+/// What [`plan`] reads of a slice: its `kubernetes.io/service-name`, whether causeway's sync
+/// manages it and whether causeway added that label (its marker annotation).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SliceMarks {
+    /// `kubernetes.io/service-name`, if set.
+    pub service_name: Option<String>,
+    /// Written by causeway's sync (`endpointslice.kubernetes.io/managed-by`).
+    pub managed_by_causeway: bool,
+    /// causeway added `kubernetes.io/service-name` (the marker annotation is set).
+    pub added_by_us: bool,
+}
+
+impl SliceMarks {
+    /// The marks of a slice with these labels and annotations.
+    pub fn of(labels: &BTreeMap<String, String>, annotations: &BTreeMap<String, String>) -> Self {
+        Self {
+            service_name: labels.get(LABEL_K8S_SERVICE_NAME).cloned(),
+            managed_by_causeway: labels.get(LABEL_MANAGED_BY).map(String::as_str)
+                == Some(MANAGED_BY_CAUSEWAY),
+            added_by_us: annotations.contains_key(ANNOTATION_ADDED_SERVICE_NAME),
+        }
+    }
+}
+
+/// Decides what to do with a slice with `marks`, for an import whose derived Service is
+/// `derived` (`None`: headless, or the import is being deleted).
+pub fn plan(marks: &SliceMarks, derived: Option<&str>) -> SliceLabelAction {
+    if marks.managed_by_causeway {
         return SliceLabelAction::Nothing;
     }
-    let added_by_us = annotations.contains_key(ANNOTATION_ADDED_SERVICE_NAME);
-    let current = labels.get(LABEL_K8S_SERVICE_NAME);
-    match (derived, current) {
+    match (derived, marks.service_name.as_ref()) {
         (Some(want), Some(have)) if have == want => SliceLabelAction::Nothing,
         (Some(want), None) => SliceLabelAction::Add(want.to_owned()),
-        (Some(want), Some(_)) if added_by_us => SliceLabelAction::Add(want.to_owned()),
+        (Some(want), Some(_)) if marks.added_by_us => SliceLabelAction::Add(want.to_owned()),
         (Some(want), Some(have)) => SliceLabelAction::Conflict {
             existing: have.clone(),
             wanted: want.to_owned(),
         },
-        (None, _) if added_by_us => SliceLabelAction::Remove,
+        (None, _) if marks.added_by_us => SliceLabelAction::Remove,
         (None, _) => SliceLabelAction::Nothing,
     }
 }
@@ -136,7 +154,7 @@ mod tests {
         ];
         for (labels, annotations, derived, want) in cases {
             assert_eq!(
-                plan(&labels, &annotations, derived),
+                plan(&SliceMarks::of(&labels, &annotations), derived),
                 want,
                 "{labels:?} {annotations:?} {derived:?}"
             );

@@ -48,36 +48,6 @@ fn a_service_with_only_cluster_ip_keeps_it() {
 }
 
 #[test]
-fn a_slice_keeps_its_routing_labels_and_marker() {
-    let mut s: EndpointSlice = serde_json::from_value(json!({
-        "metadata": {
-            "name": "s1", "namespace": "ns", "resourceVersion": "3",
-            "labels": {
-                LABEL_SERVICE_NAME: "serve", LABEL_K8S_SERVICE_NAME: "derived-abc",
-                LABEL_MANAGED_BY: "someone", "multicluster.kubernetes.io/source-cluster": "c2",
-            },
-            "annotations": {ANNOTATION_ADDED_SERVICE_NAME: "true", "other": "x"},
-        },
-        "addressType": "IPv4",
-        "endpoints": [{"addresses": ["10.42.0.5"]}],
-        "ports": [{"port": 80}],
-    }))
-    .unwrap();
-    slice(&mut s);
-    let labels = s.metadata.labels.unwrap();
-    assert_eq!(
-        labels.keys().collect::<Vec<_>>(),
-        [LABEL_MANAGED_BY, LABEL_K8S_SERVICE_NAME, LABEL_SERVICE_NAME]
-    );
-    assert_eq!(
-        s.metadata.annotations.unwrap().keys().collect::<Vec<_>>(),
-        [ANNOTATION_ADDED_SERVICE_NAME]
-    );
-    assert!(s.endpoints.is_empty());
-    assert!(s.ports.is_none());
-}
-
-#[test]
 fn an_import_keeps_only_the_derived_service_annotation() {
     let mut i: ServiceImport = serde_json::from_value(json!({
         "apiVersion": "multicluster.x-k8s.io/v1beta1", "kind": "ServiceImport",
