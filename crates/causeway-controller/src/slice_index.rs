@@ -212,13 +212,9 @@ impl SliceIndex {
     }
 
     /// Number of slices indexed.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.state.lock().map_or(0, |s| s.entries.slices.len())
-    }
-
-    /// True when no slice is indexed.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// True once the first list completed.
