@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Builds CoreDNS (the reference for `causeway-bench dns`) from the Go module proxy, once per
-# (version, go.sum) key, into a cache outside the work tree. Prints the binary's path. Reuses a
-# complete cache entry; publishes a new one atomically (rename of <key>.partial).
+# Builds CoreDNS from the Go module proxy, once per (version, Go minor, go.sum) key, into a cache
+# outside the work tree, and prints the binary's path. Reuses a complete cache entry; publishes a
+# new one atomically (rename of <key>.partial).
+#
+#   tools/coredns/build.sh           v1.14.7 (this directory's module): `causeway-bench dns`'s
+#                                    reference and the current CoreDNS of the stub-zone test
+#   tools/coredns/build.sh v1.8.0    v1.8.0 (the v1.8.0/ module): the CoreDNS that kubeadm 1.21 and
+#                                    RKE1's Kubernetes 1.21 deploy, for the same stub-zone test
 set -euo pipefail
 export GOTOOLCHAIN=local CGO_ENABLED=0
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/${1:-.}"
+[ -f go.mod ] || { echo "coredns: no wrapper module for '${1:-}' (known: default, v1.8.0)" >&2; exit 2; }
 command -v go >/dev/null || { echo "coredns: no Go toolchain on PATH; install Go >= $(awk '$1=="go"{print $2}' go.mod)" >&2; exit 2; }
 V=$(go list -m -f '{{.Version}}' github.com/coredns/coredns)
 GOV=$(go env GOVERSION); GOMINOR=$(echo "$GOV" | cut -d. -f1-2)

@@ -1,7 +1,8 @@
 //! The stub zone of deploy/dns/coredns.md, on a real CoreDNS: the Corefile block is taken from
 //! the document itself (only the causeway-dns address and the listening port are filled in), run
 //! by CoreDNS built from the Go module proxy (tools/coredns/build.sh, cached), in front of the real
-//! `causeway dns` fed from the lab's apiserver. Clients ask CoreDNS, as pods do, over UDP and TCP:
+//! `causeway dns` fed from the lab's apiserver. Two CoreDNS releases run it: v1.14.7, and v1.8.0,
+//! the one kubeadm 1.21 and RKE1's Kubernetes 1.21 deploy (the migration's old cluster). Clients ask CoreDNS, as pods do, over UDP and TCP:
 //! a ClusterSetIP name, an SRV, NXDOMAIN for an unknown service, and a headless answer too big
 //! for UDP, which comes back truncated over UDP and whole over TCP.
 
@@ -33,14 +34,13 @@ const CLUSTER: u8 = 1;
 /// Ready endpoints of the big headless service: 60 A records do not fit in 512 bytes.
 const BIG: u8 = 60;
 
-/// CoreDNS: `$CAUSEWAY_COREDNS_BIN`, else built (or found in its cache) by tools/coredns/build.sh.
-fn coredns_bin() -> PathBuf {
-    if let Ok(bin) = std::env::var("CAUSEWAY_COREDNS_BIN") {
-        return bin.into();
-    }
+/// CoreDNS of `wrapper` (tools/coredns/build.sh's argument: "" for v1.14.7, "v1.8.0"), built or
+/// found in its cache.
+fn coredns_bin(wrapper: &str) -> PathBuf {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/coredns/build.sh");
     let out = std::process::Command::new("bash")
         .arg(script)
+        .args((!wrapper.is_empty()).then_some(wrapper))
         .output()
         .expect("run tools/coredns/build.sh");
     assert!(
@@ -92,8 +92,27 @@ fn import(name: &str, spec: serde_json::Value) -> ServiceImport {
 }
 
 #[tokio::test]
-async fn the_guides_stub_zone_on_real_coredns_serves_clusterset_local() {
-    let coredns = coredns_bin();
+async fn the_guides_stub_zone_on_coredns_1_14_serves_clusterset_local() {
+    stub_zone_serves_clusterset_local(&coredns_bin("")).await;
+}
+
+/// Kubernetes 1.21's CoreDNS: the old cluster keeps its DNS and only gets the block.
+#[tokio::test]
+async fn the_guides_stub_zone_on_kubernetes_1_21_coredns_1_8_serves_clusterset_local() {
+    let coredns = coredns_bin("v1.8.0");
+    let version = std::process::Command::new(&coredns)
+        .arg("-version")
+        .output()
+        .expect("coredns -version");
+    assert!(
+        String::from_utf8_lossy(&version.stdout).contains("CoreDNS-1.8.0"),
+        "tools/coredns/build.sh v1.8.0 builds CoreDNS 1.8.0: {version:?}"
+    );
+    stub_zone_serves_clusterset_local(&coredns).await;
+}
+
+async fn stub_zone_serves_clusterset_local(coredns: &std::path::Path) {
+    let coredns = coredns.to_owned();
     let lab = lab(2).await;
     rbac::install_for_user(&lab.client(CLUSTER.into()), RBAC, USER).await;
     with_temp_ns(&lab, |lab, ns| async move {
