@@ -90,8 +90,9 @@ macro_rules! service_import_version {
         #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash)]
         #[serde(rename_all = "camelCase")]
         pub struct SessionAffinityConfig {
-            /// Client-IP based affinity settings.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
+            /// Client-IP based affinity settings (`clientIP` on the wire, as in core/v1 and
+            /// upstream's ServiceImport).
+            #[serde(rename = "clientIP", default, skip_serializing_if = "Option::is_none")]
             pub client_ip: Option<ClientIpConfig>,
         }
 

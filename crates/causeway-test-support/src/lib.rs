@@ -55,6 +55,7 @@ pub async fn lab(clusters: u8) -> Lab {
         .ok()
         .flatten()
         .filter(|s| s.complete && s.clusters >= clusters);
+    let reused = running.is_some();
     let state = match running {
         Some(state) => state,
         None => match causeway_lab::up(&paths, &UpOptions { clusters }).await {
@@ -67,6 +68,15 @@ pub async fn lab(clusters: u8) -> Lab {
         match causeway_lab::admin_client(&paths, i).await {
             Ok(c) => clients.push(c),
             Err(err) => panic!("no client for lab cluster {i}: {err}"),
+        }
+    }
+    if reused {
+        // A lab started by an older build has that build's CRDs: apply this build's (server-side
+        // apply, a no-op when nothing changed).
+        for (i, client) in (1..).zip(&clients) {
+            if let Err(err) = causeway_lab::ready::install_crds(client, i).await {
+                panic!("cannot apply the CRDs to lab cluster {i}: {err}");
+            }
         }
     }
     Lab {

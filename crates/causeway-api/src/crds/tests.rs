@@ -172,3 +172,29 @@ fn member_crd_is_namespaced_v1alpha1_with_status_and_columns() {
     assert_eq!(conditions.x_kubernetes_list_type.as_deref(), Some("map"));
     assert!(status.contains_key("clusterID"));
 }
+
+/// Upstream's wire name is `clientIP` (as in core/v1 Services): an import written by another
+/// implementation, or by the sync from a Service, must keep its session-affinity timeout.
+#[test]
+fn session_affinity_config_uses_the_upstream_client_ip_field() {
+    let import: crate::ServiceImport = serde_json::from_value(serde_json::json!({
+        "apiVersion": "multicluster.x-k8s.io/v1beta1",
+        "kind": "ServiceImport",
+        "metadata": {"name": "web"},
+        "spec": {"type": "ClusterSetIP", "ports": [], "sessionAffinity": "ClientIP",
+                 "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 600}}},
+    }))
+    .unwrap();
+    let config = import.spec.session_affinity_config.as_ref().unwrap();
+    assert_eq!(
+        config.client_ip.as_ref().and_then(|c| c.timeout_seconds),
+        Some(600)
+    );
+    let json = serde_json::to_value(&import).unwrap();
+    assert_eq!(
+        json["spec"]["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"],
+        600
+    );
+    let yaml = crds_yaml();
+    assert!(yaml.contains("clientIP:") && !yaml.contains("clientIp:"));
+}
