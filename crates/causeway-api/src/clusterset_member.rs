@@ -89,6 +89,12 @@ pub mod condition {
         pub const NO_CLUSTER_ID: &str = "NoClusterID";
         /// A kind the controller reads is not served by the peer (HTTP 404: CRDs missing).
         pub const NOT_SERVED: &str = "NotServed";
+        /// The peer's ClusterProperty `clusterset.k8s.io` is absent or differs from this
+        /// cluster's, or this cluster has none: the member is not synced.
+        pub const NOT_IN_CLUSTER_SET: &str = "NotInClusterSet";
+        /// This cluster or an earlier member already has the peer's cluster id: the member is
+        /// not synced.
+        pub const DUPLICATE_CLUSTER_ID: &str = "DuplicateClusterID";
     }
 
     /// Reasons of `Stale`.
@@ -99,6 +105,9 @@ pub mod condition {
         pub const IN_GRACE: &str = "InGrace";
         /// The grace period ended; the peer's endpoints were withdrawn.
         pub const EXPIRED: &str = "Expired";
+        /// The peer takes no part in the sync (see the `Reachable` reason); its endpoints are
+        /// not used.
+        pub const EXCLUDED: &str = "Excluded";
     }
 }
 

@@ -1,22 +1,33 @@
-//! `causeway join`: lets this cluster read a peer. In the peer it creates a ServiceAccount bound
-//! to the read-only ClusterRole of deploy/controller/peer-reader.yaml and requests a token; in
-//! this cluster it stores a kubeconfig with that token in a labelled Secret, which the controller
-//! picks up. `--both` also lets the peer read this cluster.
+//! `causeway join`: puts this cluster and a peer in one clusterset and lets this cluster read the
+//! peer. It first checks (nothing is written if a check fails): the two cluster ids differ and no
+//! other member of either cluster already has the peer's id (mcs-spec.md §7.2), and neither
+//! cluster is in another clusterset (§7.3). Then it creates ClusterProperty `clusterset.k8s.io`
+//! in both clusters where absent (the controller syncs only peers of its own clusterset). In the
+//! peer it creates a ServiceAccount bound to the read-only ClusterRole of
+//! deploy/controller/peer-reader.yaml and requests a token; in this cluster it stores a
+//! kubeconfig with that token in a labelled Secret, which the controller picks up. `--both` also
+//! lets the peer read this cluster.
 
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, bail};
-use causeway_api::names::{FIELD_MANAGER_CLI, LABEL_PEER, PEER_SECRET_KEY};
+use causeway_api::names::{
+    FIELD_MANAGER_CLI, LABEL_PEER, PEER_SECRET_KEY, PROPERTY_CLUSTER_ID, PROPERTY_CLUSTERSET,
+};
+use causeway_api::{ClusterProperty, ClusterPropertySpec, ClusterSetMember};
 use causeway_controller::sync::identity;
 use clap::Args;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleRef, Subject};
-use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::config::Kubeconfig;
 
 const PEER_READER: &str = include_str!("../../../deploy/controller/peer-reader.yaml");
+
+/// Clusterset name used when neither cluster is in one yet.
+const DEFAULT_CLUSTERSET: &str = "clusterset";
 
 /// `causeway join` flags.
 #[derive(Debug, Args)]
@@ -43,6 +54,11 @@ pub struct JoinCommand {
     /// Also let the peer read this cluster.
     #[arg(long)]
     both: bool,
+    /// The clusterset both clusters join (ClusterProperty `clusterset.k8s.io`, created in both
+    /// where absent). Default: this cluster's clusterset, else the peer's, else "clusterset".
+    /// Refused if either cluster is already in another clusterset.
+    #[arg(long)]
+    clusterset: Option<String>,
 }
 
 struct Side {
@@ -61,6 +77,7 @@ impl JoinCommand {
             members_namespace,
             token_seconds,
             both,
+            clusterset,
         } = self;
         let local_path = match kubeconfig {
             Some(p) => p,
@@ -75,6 +92,28 @@ impl JoinCommand {
                 "both kubeconfigs point at cluster {}: give --peer-kubeconfig the other cluster",
                 local.id
             );
+        }
+        let local_set = clusterset_of(&local).await?;
+        let peer_set = clusterset_of(&peer).await?;
+        let set = clusterset
+            .or_else(|| local_set.clone())
+            .or_else(|| peer_set.clone())
+            .unwrap_or_else(|| DEFAULT_CLUSTERSET.to_owned());
+        if set.trim().is_empty() {
+            bail!("--clusterset must not be empty");
+        }
+        for (side, current) in [(&local, &local_set), (&peer, &peer_set)] {
+            check_clusterset(side, current.as_deref(), &set)?;
+        }
+        unique_id(&local, &peer, &members_namespace).await?;
+        if both {
+            unique_id(&peer, &local, &members_namespace).await?;
+        }
+        for (side, current) in [(&local, &local_set), (&peer, &peer_set)] {
+            if current.is_none() {
+                set_clusterset(side, &set).await?;
+                eprintln!("join: cluster {} joined clusterset {set}", side.id);
+            }
         }
         link(&local, &peer, &members_namespace, token_seconds).await?;
         eprintln!(
@@ -109,6 +148,115 @@ async fn side(path: &std::path::Path, context: Option<String>) -> anyhow::Result
         kubeconfig,
         id,
     })
+}
+
+/// A cluster's ClusterProperty `clusterset.k8s.io`, if set.
+async fn clusterset_of(side: &Side) -> anyhow::Result<Option<String>> {
+    let props: Api<ClusterProperty> = Api::all(side.client.clone());
+    let prop = props.get_opt(PROPERTY_CLUSTERSET).await.with_context(|| {
+        format!(
+            "failed to read ClusterProperty {PROPERTY_CLUSTERSET} in cluster {}",
+            side.id
+        )
+    })?;
+    Ok(prop.map(|p| p.spec.value))
+}
+
+/// Refuses to move a cluster from one clusterset into another.
+fn check_clusterset(side: &Side, current: Option<&str>, wanted: &str) -> anyhow::Result<()> {
+    match current {
+        Some(v) if v != wanted => bail!(
+            "cluster {} is in clusterset {v:?} (ClusterProperty {PROPERTY_CLUSTERSET}), not {wanted:?}: a cluster belongs to one clusterset. Join with --clusterset {v} (or without --clusterset), or make it leave {v:?} first (delete its peer Secrets and `kubectl delete clusterproperty {PROPERTY_CLUSTERSET}`)",
+            side.id
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Creates ClusterProperty `clusterset.k8s.io` = `value` in a cluster that has none.
+async fn set_clusterset(side: &Side, value: &str) -> anyhow::Result<()> {
+    let props: Api<ClusterProperty> = Api::all(side.client.clone());
+    let prop = ClusterProperty::new(
+        PROPERTY_CLUSTERSET,
+        ClusterPropertySpec {
+            value: value.to_owned(),
+        },
+    );
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER_CLI.to_owned()),
+        ..PostParams::default()
+    };
+    match props.create(&params, &prop).await {
+        Ok(_) => Ok(()),
+        // Someone set it meanwhile: fine if it is the same clusterset.
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            check_clusterset(side, clusterset_of(side).await?.as_deref(), value)
+        }
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "failed to create ClusterProperty {PROPERTY_CLUSTERSET} in cluster {}",
+                side.id
+            )
+        }),
+    }
+}
+
+/// Refuses a peer whose cluster id another member of `reader` already has (as recorded in its
+/// ClusterSetMembers): two members must never share an id. Re-joining the same peer (its Secret
+/// `peer-<id>`) is fine.
+async fn unique_id(reader: &Side, source: &Side, ns: &str) -> anyhow::Result<()> {
+    let secrets: Api<Secret> = Api::namespaced(reader.client.clone(), ns);
+    let peers: Vec<String> = match secrets
+        .list(&ListParams::default().labels(&format!("{LABEL_PEER}=true")))
+        .await
+    {
+        Ok(list) => list
+            .items
+            .into_iter()
+            .filter_map(|s| s.metadata.name)
+            .collect(),
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "failed to list the peer Secrets in namespace {ns} of cluster {}",
+                    reader.id
+                )
+            });
+        }
+    };
+    let members: Api<ClusterSetMember> = Api::namespaced(reader.client.clone(), ns);
+    let recorded = match members.list(&ListParams::default()).await {
+        Ok(list) => list.items,
+        // No CRD (an older install) or no controller yet: nothing recorded to compare with.
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "failed to list ClusterSetMembers in namespace {ns} of cluster {}",
+                    reader.id
+                )
+            });
+        }
+    };
+    let own = secret_name(&source.id);
+    for m in recorded {
+        let name = m.metadata.name.clone().unwrap_or_default();
+        let id = m.status.as_ref().and_then(|s| s.cluster_id.as_deref());
+        if name != own && id == Some(source.id.as_str()) && peers.contains(&name) {
+            bail!(
+                "cluster {} already has a member with cluster id {} (peer Secret {ns}/{name}): two members must not share an id (ClusterProperty {PROPERTY_CLUSTER_ID}). If {name} points at the same cluster, delete it first; otherwise give one of the clusters another id before it joins",
+                reader.id,
+                source.id
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The peer Secret `causeway join` writes for cluster `id`.
+fn secret_name(id: &str) -> String {
+    format!("peer-{id}")
 }
 
 /// Lets `reader` read `source`.
@@ -202,7 +350,7 @@ async fn link(reader: &Side, source: &Side, ns: &str, token_seconds: i64) -> any
     let kubeconfig = reader_kubeconfig(&source.kubeconfig, &source.id, &token)?;
     let secret = Secret {
         metadata: ObjectMeta {
-            name: Some(format!("peer-{}", source.id)),
+            name: Some(secret_name(&source.id)),
             namespace: Some(ns.to_owned()),
             labels: Some(BTreeMap::from([(LABEL_PEER.to_owned(), "true".to_owned())])),
             ..ObjectMeta::default()

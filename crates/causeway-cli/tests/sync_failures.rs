@@ -1,11 +1,13 @@
 //! Sync failure semantics on two real clusters: bad peer credentials (a malformed kubeconfig, a
 //! token the peer rejects, a token without RBAC) each get a clear `Reachable=False` reason on
 //! their ClusterSetMember while the healthy member stays `Reachable=True` and keeps syncing; a
-//! controller restart that finds nothing to change (zero writes); a peer's apiserver stopped
-//! (`Reachable=False/Unreachable`, `Stale=True/InGrace`, its endpoints stay for `--peer-grace`,
-//! then are withdrawn; after it returns everything is back without duplicates and the member is
-//! `Reachable=True`, `Stale=False`). `causeway status` shows the controller's view. Alone in its
-//! test binary because it stops an apiserver.
+//! controller restart that finds nothing to change (zero writes after a complete sync pass with
+//! the peer connected); a peer's apiserver stopped (`Reachable=False/Unreachable`,
+//! `Stale=True/InGrace`, its endpoints and the import only it exports stay for `--peer-grace`,
+//! then are withdrawn, while an unrelated import goes at once when its export goes; after it
+//! returns everything is back without duplicates, with exactly the writes that re-create what was
+//! withdrawn, and the member is `Reachable=True`, `Stale=False`). `causeway status` shows the
+//! controller's view. Alone in its test binary because it stops an apiserver.
 
 #![allow(
     clippy::unwrap_used,
@@ -14,6 +16,7 @@
     clippy::default_trait_access
 )]
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use causeway_api::names::{
@@ -98,11 +101,61 @@ async fn readyz(port: u16) -> bool {
 }
 
 fn writes(metrics: &str) -> u64 {
+    writes_by_kind(metrics).values().sum()
+}
+
+/// `causeway_controller_api_writes_total` by `kind`.
+fn writes_by_kind(metrics: &str) -> BTreeMap<String, u64> {
     metrics
         .lines()
-        .filter(|l| l.starts_with("causeway_controller_api_writes_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
+        .filter(|l| l.starts_with("causeway_controller_api_writes_total{"))
+        .filter_map(|l| {
+            let kind = l.split("kind=\"").nth(1)?.split('"').next()?.to_owned();
+            Some((kind, l.rsplit(' ').next()?.parse::<u64>().ok()?))
+        })
+        .collect()
+}
+
+/// The value of the sample `name` (with its labels, as printed).
+fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The sync's writes of imports, slices and exports since `before`, by kind (the import side's
+/// writes follow from them; member status writes are counted on their own).
+fn sync_writes_since(
+    before: &BTreeMap<String, u64>,
+    now: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    now.iter()
+        .filter(|(k, _)| k.starts_with("sync_") && !k.contains("clustersetmember"))
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+/// Waits until the controller's write count stood still for 3 s; returns the writes by kind.
+async fn settled_writes(port: u16, ctl: &Daemon) -> BTreeMap<String, u64> {
+    let mut last = (
+        writes_by_kind(&metrics(port).await.unwrap()),
+        Instant::now(),
+    );
+    let start = Instant::now();
+    while last.1.elapsed() < Duration::from_secs(3) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the controller never stopped writing:\n{}",
+            ctl.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = writes_by_kind(&metrics(port).await.unwrap());
+        if now != last.0 {
+            last = (now, Instant::now());
+        }
+    }
+    last.0
 }
 
 async fn workload(client: &kube::Client, ns: &str, ip: &str) {
@@ -116,28 +169,48 @@ async fn workload(client: &kube::Client, ns: &str, ip: &str) {
         .create(&PostParams::default(), &n)
         .await
         .unwrap();
-    let svc: Service = serde_json::from_value(json!({"metadata": {"name": "serve"}, "spec": {"selector": {"app": "serve"}, "ports": [{"port": 80, "targetPort": 8080}]}})).unwrap();
+    exported(client, ns, "serve", ip).await;
+}
+
+/// Service `name` with one ready pod at `ip` (on the node of [`workload`]), exported.
+async fn exported(client: &kube::Client, ns: &str, name: &str, ip: &str) {
+    let node = format!("{ns}-n");
+    let svc: Service = serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080}]}})).unwrap();
     Api::<Service>::namespaced(client.clone(), ns)
         .create(&PostParams::default(), &svc)
         .await
         .unwrap();
-    let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "serve-0", "labels": {"app": "serve"}}, "spec": {"nodeName": node, "containers": [{"name": "c", "image": "causeway:dev"}]}})).unwrap();
+    let pod_name = format!("{name}-0");
+    let pod: Pod = serde_json::from_value(json!({"metadata": {"name": pod_name, "labels": {"app": name}}, "spec": {"nodeName": node, "containers": [{"name": "c", "image": "causeway:dev"}]}})).unwrap();
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     pods.create(&PostParams::default(), &pod).await.unwrap();
     let status = json!({"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "conditions": [{"type": "Ready", "status": "True"}]}});
-    pods.patch_status("serve-0", &PatchParams::default(), &Patch::Merge(&status))
+    pods.patch_status(&pod_name, &PatchParams::default(), &Patch::Merge(&status))
         .await
         .unwrap();
-    let e: ServiceExport = serde_json::from_value(json!({"apiVersion": "multicluster.x-k8s.io/v1beta1", "kind": "ServiceExport", "metadata": {"name": "serve"}})).unwrap();
+    let e: ServiceExport = serde_json::from_value(json!({"apiVersion": "multicluster.x-k8s.io/v1beta1", "kind": "ServiceExport", "metadata": {"name": name}})).unwrap();
     Api::<ServiceExport>::namespaced(client.clone(), ns)
         .create(&PostParams::default(), &e)
         .await
         .unwrap();
 }
 
+async fn import_exists(client: &kube::Client, ns: &str, name: &str) -> bool {
+    Api::<ServiceImport>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+        .unwrap()
+        .is_some()
+}
+
 async fn sources(client: &kube::Client, ns: &str) -> Vec<String> {
+    service_sources(client, ns, "serve").await
+}
+
+/// The source clusters of the MCS slices of import `service`.
+async fn service_sources(client: &kube::Client, ns: &str, service: &str) -> Vec<String> {
     let list = Api::<EndpointSlice>::namespaced(client.clone(), ns)
-        .list(&ListParams::default().labels(&format!("{LABEL_SERVICE_NAME}=serve")))
+        .list(&ListParams::default().labels(&format!("{LABEL_SERVICE_NAME}={service}")))
         .await
         .unwrap();
     let mut out: Vec<String> = list
@@ -199,11 +272,13 @@ async fn peer_secret_with_token(
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     let good = secrets.get(from).await.unwrap();
     let text = String::from_utf8(good.data.unwrap()["kubeconfig"].0.clone()).unwrap();
-    let mut kc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    // JSON is YAML: no YAML library needed (the lean build has none).
+    let kc = kube::config::Kubeconfig::from_yaml(&text).unwrap();
+    let mut kc = serde_json::to_value(&kc).unwrap();
     for user in kc["users"].as_array_mut().unwrap() {
         user["user"]["token"] = json!(token);
     }
-    let yaml = serde_saphyr::to_string(&kc).unwrap();
+    let yaml = serde_json::to_string(&kc).unwrap();
     let s: Secret = serde_json::from_value(json!({"metadata": {"name": name, "labels": {LABEL_PEER: "true"}}, "stringData": {"kubeconfig": yaml}})).unwrap();
     secrets.create(&PostParams::default(), &s).await.unwrap();
 }
@@ -318,6 +393,13 @@ async fn peer_outage_bad_credentials_and_restart() {
         })
         .await;
         assert!(both.contains(&id2));
+        // One service exported only by cluster 2, one only by cluster 1: both imported here.
+        exported(&c2, &ns, "only2", "10.44.0.52").await;
+        exported(&c1, &ns, "local1", "10.42.0.53").await;
+        eventually(20, "imports only2 and local1 in cluster 1", || async {
+            (import_exists(&c1, &ns, "only2").await && import_exists(&c1, &ns, "local1").await).then_some(())
+        })
+        .await;
         assert!(ctl.log_text().contains("peer-broken"), "the broken member is named in the log:\n{}", ctl.log_text());
         // Each bad credential gets a clear reason on its ClusterSetMember.
         let broken = member_is(&c1, &ns, "peer-broken", "Reachable", "False", "InvalidKubeconfig", 20).await;
@@ -376,25 +458,29 @@ async fn peer_outage_bad_credentials_and_restart() {
         .await;
         // Let everything settle first (the controller-manager may still be publishing slices):
         // the controller's write count must stand still for 3 s.
-        let mut last = (writes(&metrics(port).await.unwrap()), Instant::now());
-        let settled = Instant::now();
-        while last.1.elapsed() < Duration::from_secs(3) {
-            assert!(settled.elapsed() < Duration::from_secs(60), "the controller never stopped writing:\n{}", ctl.log_text());
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            let now = writes(&metrics(port).await.unwrap());
-            if now != last.0 {
-                last = (now, Instant::now());
-            }
-        }
+        settled_writes(port, &ctl).await;
 
-        // Restart: nothing changed, so nothing is written.
+        // Restart: nothing changed, so nothing is written, even after complete passes that saw
+        // the peer connected (not just because the sync had not started yet).
         ctl.terminate().await;
         let mut ctl = controller(&lab, 1, &ns, port);
         eventually(20, "restarted controller ready", || async { readyz(port).await.then_some(()) }).await;
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        let peer_up = format!("causeway_controller_peer_up{{cluster=\"{id2}\"}}");
+        let passes_with_peer = eventually(30, "the restarted controller sees the peer up", || async {
+            let text = metrics(port).await?;
+            (sample(&text, &peer_up) == Some(1.0)).then(|| sample(&text, "causeway_controller_sync_passes_total"))?
+        })
+        .await;
+        eventually(20, "two more complete sync passes with the peer up", || async {
+            let text = metrics(port).await?;
+            let passes = sample(&text, "causeway_controller_sync_passes_total")?;
+            (passes >= passes_with_peer + 2.0 && sample(&text, &peer_up) == Some(1.0)).then_some(())
+        })
+        .await;
         let text = metrics(port).await.unwrap();
         let written: Vec<&str> = text.lines().filter(|l| l.starts_with("causeway_controller_api_writes_total")).collect();
         assert_eq!(writes(&text), 0, "a restart that finds nothing to change writes nothing: {written:?}");
+        assert_eq!(sample(&text, "causeway_controller_clusterset_member"), Some(1.0), "{text}");
 
         // Peer apiserver down: its endpoints stay for the grace period, then are withdrawn; the
         // import stays because cluster 1 still exports. The member says so while it happens.
@@ -406,16 +492,32 @@ async fn peer_outage_bad_credentials_and_restart() {
         let in_grace = member_is(&c1, &ns, &good, "Stale", "True", "InGrace", 4).await;
         assert!(in_grace.message.contains("kept until"), "{}", in_grace.message);
         eprintln!("member Unreachable/InGrace {:.1} s after its apiserver stopped", down.elapsed().as_secs_f64());
+        // While the peer is held, an unrelated unexport takes effect at once: its import goes
+        // while the peer's endpoints (withdrawn in the same pass as imports at the end of the
+        // grace period, before them) and the import only the peer exports are still there.
+        Api::<ServiceExport>::namespaced(c1.clone(), &ns).delete("local1", &DeleteParams::default()).await.unwrap();
+        eventually(10, "import local1 deleted in cluster 1", || async {
+            (!import_exists(&c1, &ns, "local1").await).then_some(())
+        })
+        .await;
+        eprintln!("unrelated import deleted {:.1} s after the peer's apiserver stopped", down.elapsed().as_secs_f64());
+        assert!(sources(&c1, &ns).await.contains(&id2), "the unrelated import went before the peer's grace period ended:\n{}", ctl.log_text());
+        assert!(import_exists(&c1, &ns, "only2").await, "within the grace period the import only the peer exports stays");
         if let Some(rest) = Duration::from_secs(2).checked_sub(down.elapsed()) {
             tokio::time::sleep(rest).await;
         }
         assert!(sources(&c1, &ns).await.contains(&id2), "within the grace period the peer's endpoints stay");
+        assert!(import_exists(&c1, &ns, "only2").await, "within the grace period the import only the peer exports stays");
         eventually(30, "the peer's endpoints withdrawn after the grace period", || async {
             (!sources(&c1, &ns).await.contains(&id2)).then_some(())
         })
         .await;
         eprintln!("peer endpoints withdrawn {:.1} s after its apiserver stopped (grace 4 s)", down.elapsed().as_secs_f64());
-        assert!(Api::<ServiceImport>::namespaced(c1.clone(), &ns).get_opt("serve").await.unwrap().is_some());
+        eventually(10, "the import only the peer exports deleted after the grace period", || async {
+            (!import_exists(&c1, &ns, "only2").await).then_some(())
+        })
+        .await;
+        assert!(import_exists(&c1, &ns, "serve").await, "cluster 1 still exports serve");
         let expired = member_is(&c1, &ns, &good, "Stale", "True", "Expired", 10).await;
         assert_eq!(expired.last_transition_time, in_grace.last_transition_time, "InGrace to Expired is no transition of Stale");
         let status = status_json(&lab, &ns).await;
@@ -424,7 +526,9 @@ async fn peer_outage_bad_credentials_and_restart() {
         assert_eq!(stale["reason"], "Unreachable", "{stale:#}");
         assert_eq!(stale["controller"]["stale"]["reason"], "Expired", "{stale:#}");
 
-        // Back: everything returns, once.
+        // Back: everything returns, once, with exactly the writes that re-create what was
+        // withdrawn (no churn).
+        let before_return = settled_writes(port, &ctl).await;
         causeway_lab::up::restart_apiserver(&paths, 2).await.unwrap();
         let back = Instant::now();
         let s = eventually(60, "the peer's endpoints back", || async {
@@ -436,6 +540,23 @@ async fn peer_outage_bad_credentials_and_restart() {
         eprintln!("peer endpoints back {:.1} s after its apiserver returned", back.elapsed().as_secs_f64());
         member_is(&c1, &ns, &good, "Reachable", "True", "Connected", 20).await;
         member_is(&c1, &ns, &good, "Stale", "False", "Live", 20).await;
+        let only2 = eventually(20, "import only2 and its slice back", || async {
+            let s = service_sources(&c1, &ns, "only2").await;
+            (s.len() == 1).then_some(s)
+        })
+        .await;
+        assert_eq!(only2, vec![id2.clone()]);
+        assert_eq!(sources(&c1, &ns).await.len(), 2, "no duplicate slices");
+        let after_return = settled_writes(port, &ctl).await;
+        let resync = sync_writes_since(&before_return, &after_return);
+        eprintln!("sync writes on reconnect: {resync:?}");
+        // serve: the peer's slice and status.clusters; only2: the import, its status.clusters
+        // and its slice. Nothing else (no export conditions, no rewrites).
+        let want: BTreeMap<String, u64> = [("sync_endpointslice", 2), ("sync_serviceimport", 1), ("sync_serviceimport_status", 2)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        assert_eq!(resync, want, "a reconnect re-creates what was withdrawn and nothing else:\n{}", ctl.log_text());
         // Member status is written on transitions only: Unreachable/InGrace, Expired, Live, plus
         // one per change of failure reason the controller saw (a restarting apiserver may answer
         // 403 for a moment before its RBAC cache is filled; the member shows that while it lasts).

@@ -14,6 +14,8 @@ pub struct ControllerArgs {
     pub namespace: Option<String>,
     /// Sync ServiceExports of every member cluster into this cluster's ServiceImports and
     /// EndpointSlices (`--sync=false` runs the import side only, like the upstream controller).
+    /// Only members of this cluster's clusterset take part (ClusterProperty `clusterset.k8s.io`,
+    /// set by `causeway join`); without one the sync pauses.
     #[arg(long, env = "CAUSEWAY_SYNC", default_value_t = true, action = clap::ArgAction::Set)]
     pub sync: bool,
     /// Namespace of the peer Secrets written by `causeway join`.

@@ -36,8 +36,13 @@ pub struct Metrics {
     pub leader: Gauge,
     /// API writes by kind.
     pub writes: Family<KindLabel, Counter>,
-    /// Per member cluster: 1 while its watches are synced and healthy.
+    /// Per member cluster: 1 while its watches are synced and healthy and it takes part.
     pub peers: Family<ClusterLabel, Gauge>,
+    /// Sync passes that ran to the end (every member listed or failed; compared and wrote).
+    pub sync_passes: Counter,
+    /// 1 while this cluster has a ClusterProperty `clusterset.k8s.io` (a clusterset member), 0
+    /// while it has none (the sync is paused), -1 until known.
+    pub clusterset_member: Gauge,
 }
 
 /// Label: a member cluster id.
@@ -58,7 +63,10 @@ impl Metrics {
             leader: Gauge::default(),
             writes: Family::default(),
             peers: Family::default(),
+            sync_passes: Counter::default(),
+            clusterset_member: Gauge::default(),
         };
+        m.clusterset_member.set(-1);
         registry.register(
             "reconciles",
             "ServiceImport reconciles run",
@@ -88,6 +96,21 @@ impl Metrics {
             "api_writes",
             "Writes to the Kubernetes API by kind",
             m.writes.clone(),
+        );
+        registry.register(
+            "peer_up",
+            "Per member cluster: 1 while it is synced, healthy and in this clusterset",
+            m.peers.clone(),
+        );
+        registry.register(
+            "sync_passes",
+            "Sync passes that ran to the end (every member listed or failed)",
+            m.sync_passes.clone(),
+        );
+        registry.register(
+            "clusterset_member",
+            "1 while this cluster has ClusterProperty clusterset.k8s.io, 0 while it has none (sync paused: run `causeway join`), -1 until known",
+            m.clusterset_member.clone(),
         );
         m
     }

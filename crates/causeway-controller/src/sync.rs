@@ -7,8 +7,12 @@
 //! cluster included) and its health; on any change [`engine`] recomputes the clusterset view with
 //! `causeway-core::clusterset` (deterministic, so all members agree) and writes only the
 //! difference: ServiceImports, `status.clusters`, per-source-cluster MCS EndpointSlices and the
-//! local ServiceExports' conditions. Nothing is deleted on partial information: a member that has
-//! not synced yet, or failed less than `--peer-grace` ago, keeps its previous contribution.
+//! local ServiceExports' conditions. Only members of the same clusterset take part
+//! ([`membership`]: ClusterProperty `clusterset.k8s.io` equal to this cluster's, a cluster id no
+//! other member has); without a `clusterset.k8s.io` of its own this cluster syncs with no peer.
+//! Nothing is deleted on partial information: a member that has not synced yet, or failed less
+//! than `--peer-grace` ago, keeps its previous contribution ([`hold`]), while what no member
+//! holds goes at once.
 //! Failures are classified ([`failure`]) into the `Reachable` reason of the member's
 //! `ClusterSetMember`, whose `Reachable`/`Stale` conditions [`member_conditions`] computes and
 //! [`member_status`] writes (lease holder only, only on change); connection failures also raise a
@@ -17,8 +21,10 @@
 pub mod cluster;
 pub mod engine;
 pub mod failure;
+pub mod hold;
 pub mod identity;
 pub mod member_conditions;
 pub mod member_status;
 pub mod members;
+pub mod membership;
 pub mod peers;

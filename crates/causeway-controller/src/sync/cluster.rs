@@ -1,5 +1,6 @@
-//! One member cluster's caches: ServiceExports, Services and the kube-controller-manager's
-//! EndpointSlices, each a reflector store whose watch reconnects with back-off. Health follows
+//! One member cluster's caches: ServiceExports, Services, the kube-controller-manager's
+//! EndpointSlices and the ClusterProperties (its id and clusterset membership), each a reflector
+//! store whose watch reconnects with back-off. Health follows
 //! the watch streams: an error marks the member failing (since when, and why, classified by
 //! [`super::failure`]; `410 Gone` is only a relist), any event heals it.
 //! Stores keep their last complete list while failing, so a broken watch never looks like
@@ -9,25 +10,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use causeway_api::ServiceExport;
-use causeway_api::names::{LABEL_MANAGED_BY, MANAGED_BY_K8S};
+use causeway_api::names::{LABEL_MANAGED_BY, MANAGED_BY_K8S, PROPERTY_CLUSTERSET};
+use causeway_api::{ClusterProperty, ServiceExport};
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt;
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Config};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::failure::MemberFailure;
+use super::membership::Clusterset;
 
 /// A member's health.
 #[derive(Debug, Default)]
 pub struct Health {
-    synced: [AtomicBool; 3],
+    synced: [AtomicBool; 4],
     failing: Mutex<Option<Failing>>,
 }
 
@@ -47,6 +49,17 @@ impl Health {
     /// True once every store has completed its first list.
     pub fn synced(&self) -> bool {
         self.synced.iter().all(|s| s.load(Ordering::Relaxed))
+    }
+
+    /// True once the ServiceExports completed a list on this connection: from then on the store
+    /// holds a complete list (the last one while failing).
+    pub fn exports_listed(&self) -> bool {
+        self.synced[0].load(Ordering::Relaxed)
+    }
+
+    /// True once the ClusterProperties completed a list on this connection.
+    pub fn properties_listed(&self) -> bool {
+        self.synced[3].load(Ordering::Relaxed)
     }
 
     /// How long the member has been failing, if it is.
@@ -96,6 +109,8 @@ pub struct ClusterWatch {
     pub services: Store<Service>,
     /// EndpointSlices made by kube-controller-manager.
     pub slices: Store<EndpointSlice>,
+    /// ClusterProperties (cluster-scoped, a handful).
+    pub properties: Store<ClusterProperty>,
     /// Health.
     pub health: Arc<Health>,
     /// When the watches started (a member not synced since then long enough is expired).
@@ -124,6 +139,7 @@ impl ClusterWatch {
         let (exports, w1) = reflector::store();
         let (services, w2) = reflector::store();
         let (slices, w3) = reflector::store();
+        let (properties, w4) = reflector::store();
         let cfg = Config::default();
         let s1 = reflector::reflector(
             w1,
@@ -145,10 +161,19 @@ impl ClusterWatch {
                 o.metadata.annotations = None;
             }),
         );
+        let s4 = reflector::reflector(
+            w4,
+            watcher::watcher(
+                Api::<ClusterProperty>::all(client.clone()),
+                Config::default(),
+            )
+            .modify(|o| o.metadata.managed_fields = None),
+        );
         let tasks = vec![
             drive(s1, 0, &id, health.clone(), notify.clone()),
             drive(s2, 1, &id, health.clone(), notify.clone()),
             drive(s3, 2, &id, health.clone(), notify.clone()),
+            drive(s4, 3, &id, health.clone(), notify.clone()),
         ];
         Self {
             id,
@@ -156,6 +181,7 @@ impl ClusterWatch {
             exports,
             services,
             slices,
+            properties,
             health,
             started: Instant::now(),
             tasks,
@@ -169,16 +195,31 @@ impl ClusterWatch {
         let (exports, _) = reflector::store();
         let (services, _) = reflector::store();
         let (slices, _) = reflector::store();
+        let (properties, _) = reflector::store();
         Self {
             id,
             local: false,
             exports,
             services,
             slices,
+            properties,
             health: Arc::new(Health::default()),
             started: Instant::now(),
             tasks: Vec::new(),
         }
+    }
+
+    /// The member's clusterset (ClusterProperty `clusterset.k8s.io`): unknown until the
+    /// properties listed on this connection.
+    pub fn clusterset(&self) -> Clusterset<String> {
+        if !self.health.properties_listed() {
+            return Clusterset::Unknown;
+        }
+        self.properties
+            .get(&ObjectRef::new(PROPERTY_CLUSTERSET))
+            .map_or(Clusterset::Absent, |p| {
+                Clusterset::Named(p.spec.value.clone())
+            })
     }
 
     /// Whether this member has live watches (it connected).

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use causeway_api::names::{
     ANNOTATION_DERIVED_SERVICE, FIELD_MANAGER_SYNC, LABEL_K8S_SERVICE_NAME, LABEL_SOURCE_CLUSTER,
-    LABEL_SYNCED, condition,
+    LABEL_SYNCED, PROPERTY_CLUSTERSET, condition,
 };
 use causeway_api::{Condition, ServiceExport, ServiceImport};
 use causeway_core::clusterset::convert::{cluster_slices, export_view};
@@ -34,8 +34,10 @@ use tokio::sync::{Notify, watch};
 
 use super::cluster::{ClusterWatch, scoped};
 use super::failure::{MemberFailure, Reason};
+use super::hold::{self, HeldExports};
 use super::member_conditions::{self, FailingView, MemberState};
 use super::member_status::{MemberInput, MemberStatus};
+use super::membership::{self, Candidate, Clusterset, Exclusion};
 use super::peers::{Peer, Peers};
 use super::{identity, members};
 use crate::metrics::Metrics;
@@ -121,6 +123,7 @@ pub async fn run(
     let mut failed_passes: u32 = 0;
     let mut member_backoff = Backoff::default();
     let mut reported: HashSet<(String, String, Reason)> = HashSet::new();
+    let mut last_membership = Clusterset::Unknown;
     loop {
         tokio::select! {
             () = notify.notified() => {}
@@ -166,15 +169,39 @@ pub async fn run(
         let (Some(id), Some(local_watch)) = (&local_id, &local_watch) else {
             continue;
         };
+        let local_owned = local_watch.clusterset();
+        let local_set = local_owned.as_deref();
+        if local_set != last_membership.as_deref() {
+            log_membership(id, local_set);
+            metrics.clusterset_member.set(match local_set {
+                Clusterset::Unknown => -1,
+                Clusterset::Absent => 0,
+                Clusterset::Named(_) => 1,
+            });
+            last_membership = local_owned.clone();
+        }
         if !leads {
             continue;
         }
+        let peer_sets: Vec<Clusterset<String>> =
+            peers.iter().map(|p| p.watch.clusterset()).collect();
+        let candidates: Vec<Candidate<'_>> = peers
+            .iter()
+            .zip(&peer_sets)
+            .map(|(p, set)| candidate(p, set.as_deref()))
+            .collect();
+        let exclusions = membership::judge(id, local_set, &candidates);
         if peers.listed() && member_backoff.due() {
             let inputs: Vec<MemberInput<'_>> = peers
                 .iter()
-                .map(|p| MemberInput {
+                .zip(&exclusions)
+                .map(|(p, excluded)| MemberInput {
                     secret: &p.secret,
-                    desired: member_conditions::desired(&member_state(p, settings.peer_grace)),
+                    desired: member_conditions::desired(&member_state(
+                        p,
+                        settings.peer_grace,
+                        excluded.as_ref(),
+                    )),
                 })
                 .collect();
             let errors = member_status.converge(&inputs).await;
@@ -183,10 +210,23 @@ pub async fn run(
         if !local_watch.health.synced() || !local.synced() || !member_status.settled() {
             continue;
         }
+        if local_set == Clusterset::Absent {
+            // Not a clusterset member: nothing is imported from or exported to peers, and
+            // nothing the sync wrote is touched until `causeway join` sets the property.
+            continue;
+        }
         let mut clusters: Vec<(&ClusterWatch, Standing)> = vec![(local_watch, Standing::Live)];
-        for p in peers.iter().map(|p| &p.watch) {
-            clusters.push((p, standing(p, settings.peer_grace)));
-            metrics.peer_up(&p.id, p.health.synced() && p.health.failing_for().is_none());
+        // By cluster id: a duplicate member shares the id of the one that takes part.
+        let mut up: BTreeMap<&str, bool> = BTreeMap::new();
+        for (p, excluded) in peers.iter().map(|p| &p.watch).zip(&exclusions) {
+            let live = excluded.is_none() && p.health.synced() && p.health.failing_for().is_none();
+            *up.entry(p.id.as_str()).or_default() |= live;
+            if excluded.is_none() {
+                clusters.push((p, standing(p, settings.peer_grace)));
+            }
+        }
+        for (cluster, live) in up {
+            metrics.peer_up(cluster, live);
         }
         // Until every member has listed once (or failed), a partial view would shrink imports
         // and slices only to grow them back: wait.
@@ -203,6 +243,7 @@ pub async fn run(
             metrics: &metrics,
         };
         let errors = pass.run().await;
+        metrics.sync_passes.inc();
         if errors > 0 {
             // Back off on persistent failures (RBAC, validation): 0.5 s, 1 s, 2 s … 30 s.
             failed_passes = failed_passes.saturating_add(1);
@@ -242,8 +283,36 @@ impl Backoff {
     }
 }
 
+/// What the membership is judged from; `clusterset` is the peer's [`ClusterWatch::clusterset`].
+fn candidate<'a>(p: &'a Peer, clusterset: Clusterset<&'a str>) -> Candidate<'a> {
+    Candidate {
+        secret: &p.secret.name,
+        created: p.secret.created,
+        cluster_id: p.watch.connected().then_some(p.watch.id.as_str()),
+        clusterset,
+    }
+}
+
+/// Logs a change of this cluster's membership.
+fn log_membership(id: &str, clusterset: Clusterset<&str>) {
+    match clusterset {
+        Clusterset::Unknown => {}
+        Clusterset::Absent => tracing::error!(
+            cluster = %id,
+            "not a clusterset member: this cluster has no ClusterProperty {PROPERTY_CLUSTERSET}; run `causeway join`. Nothing is imported from or exported to peers until then (the import side keeps working)"
+        ),
+        Clusterset::Named(set) => {
+            tracing::info!(cluster = %id, clusterset = %set, "clusterset member");
+        }
+    }
+}
+
 /// What the member status is computed from.
-fn member_state(p: &Peer, grace: Duration) -> MemberState<'_> {
+fn member_state<'a>(
+    p: &'a Peer,
+    grace: Duration,
+    excluded: Option<&'a Exclusion>,
+) -> MemberState<'a> {
     MemberState {
         cluster_id: p.known_id.as_deref(),
         connected: p.watch.connected(),
@@ -255,6 +324,7 @@ fn member_state(p: &Peer, grace: Duration) -> MemberState<'_> {
         }),
         running_for: p.watch.started.elapsed(),
         grace,
+        excluded,
     }
 }
 
@@ -374,6 +444,20 @@ fn start_local(client: &kube::Client, namespace: Option<&str>, notify: &Arc<Noti
     }
 }
 
+/// What a held member is known to export: its last complete list, if any.
+fn held_exports(c: &ClusterWatch) -> HeldExports {
+    if !c.health.exports_listed() {
+        return HeldExports::Unknown;
+    }
+    HeldExports::Listed(
+        c.exports
+            .state()
+            .iter()
+            .map(|e| (e.namespace().unwrap_or_default(), e.name_any()))
+            .collect(),
+    )
+}
+
 /// A member's controller-manager slices by `(namespace, kubernetes.io/service-name)`.
 type SlicesByService = HashMap<(String, String), Vec<Arc<EndpointSlice>>>;
 
@@ -438,9 +522,15 @@ impl Pass<'_> {
                 .await;
         }
         errors += self.converge_slices(&wanted.slices, &held).await;
-        if held.is_empty() {
-            errors += self.delete_stale_imports(&wanted.imports).await;
-        }
+        let held_exports: Vec<HeldExports> = self
+            .clusters
+            .iter()
+            .filter(|(_, s)| *s == Standing::Held)
+            .map(|(c, _)| held_exports(c))
+            .collect();
+        errors += self
+            .delete_stale_imports(&wanted.imports, &held_exports)
+            .await;
         errors
     }
 
@@ -767,14 +857,21 @@ impl Pass<'_> {
         errors
     }
 
-    async fn delete_stale_imports(&self, wanted: &BTreeSet<(String, String)>) -> usize {
+    async fn delete_stale_imports(
+        &self,
+        wanted: &BTreeSet<(String, String)>,
+        held: &[HeldExports],
+    ) -> usize {
         let mut errors = 0;
         for import in self.local.imports.state() {
             if import.labels().get(LABEL_SYNCED).map(String::as_str) != Some("true") {
                 continue;
             }
             let key = (import.namespace().unwrap_or_default(), import.name_any());
-            if wanted.contains(&key) || import.metadata.deletion_timestamp.is_some() {
+            if wanted.contains(&key)
+                || import.metadata.deletion_timestamp.is_some()
+                || !hold::may_delete(&key, held)
+            {
                 continue;
             }
             let api: Api<ServiceImport> = Api::namespaced(self.client.clone(), &key.0);

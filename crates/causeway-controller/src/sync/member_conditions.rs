@@ -1,6 +1,6 @@
 //! What a ClusterSetMember's status should say, from what the sync knows of the member: its
-//! cluster id, whether it is connected, synced or failing (since when, why) and the grace
-//! period. Pure: [`desired`] returns the conditions without timestamps (`conditions::merge`
+//! cluster id, whether it is excluded (membership, duplicate id), connected, synced or failing
+//! (since when, why) and the grace period. Pure: [`desired`] returns the conditions without timestamps (`conditions::merge`
 //! stamps them, keeping `lastTransitionTime` while a status holds), or `None` while the member is
 //! still coming up, so a restart that finds everything as before writes nothing.
 
@@ -11,6 +11,7 @@ use causeway_core::conditions::DesiredCondition;
 use k8s_openapi::jiff::Timestamp;
 
 use super::failure::MemberFailure;
+use super::membership::Exclusion;
 
 /// A failing member, as the status shows it.
 #[derive(Clone, Debug)]
@@ -38,6 +39,8 @@ pub struct MemberState<'a> {
     pub running_for: Duration,
     /// `--peer-grace`.
     pub grace: Duration,
+    /// Why it takes no part in the sync (membership), if it does not.
+    pub excluded: Option<&'a Exclusion>,
 }
 
 /// The status to write.
@@ -56,7 +59,17 @@ pub fn desired(member: &MemberState<'_>) -> Option<DesiredMember> {
         |id| format!("the endpoints of cluster {id}"),
     );
     let grace = member.grace.as_secs();
-    let (reachable, stale) = if let Some(f) = &member.failing {
+    let (reachable, stale) = if let Some(e) = member.excluded {
+        (
+            DesiredCondition::new(REACHABLE, "False", e.reason, e.message.clone()),
+            DesiredCondition::new(
+                STALE,
+                "True",
+                stale::EXCLUDED,
+                format!("{whose} are not used: see Reachable"),
+            ),
+        )
+    } else if let Some(f) = &member.failing {
         let since = seconds(f.since);
         let until = since.checked_add(member.grace).unwrap_or(since);
         let reachable = DesiredCondition::new(

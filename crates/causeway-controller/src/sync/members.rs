@@ -27,6 +27,8 @@ pub struct PeerSecret {
     pub uid: String,
     /// Namespace.
     pub namespace: String,
+    /// Creation time (of two members with one cluster id, the later is not synced).
+    pub created: Option<k8s_openapi::jiff::Timestamp>,
     /// The kubeconfig text (never logged).
     pub kubeconfig: String,
 }
@@ -46,6 +48,7 @@ pub async fn list(client: &kube::Client, namespace: &str) -> anyhow::Result<Vec<
             version: s.resource_version().unwrap_or_default(),
             uid: s.uid().unwrap_or_default(),
             namespace: namespace.to_owned(),
+            created: s.metadata.creation_timestamp.as_ref().map(|t| t.0),
             kubeconfig: s
                 .data
                 .as_ref()

@@ -11,6 +11,7 @@ fn state(id: Option<&str>, failing: Option<FailingView>) -> MemberState<'_> {
         failing,
         running_for: Duration::from_secs(1),
         grace: GRACE,
+        excluded: None,
     }
 }
 
@@ -120,4 +121,34 @@ fn a_member_that_never_connected_reports_its_reason_without_an_id() {
             .message
             .contains("this member's endpoints are kept until")
     );
+}
+
+#[test]
+fn an_excluded_member_says_why_and_that_its_endpoints_are_not_used() {
+    let e = crate::sync::membership::Exclusion {
+        reason: "NotInClusterSet",
+        message: "cluster c2 is in clusterset \"a\", this cluster in \"b\"".into(),
+    };
+    // Exclusion wins over a failure: it is why nothing of the member is used.
+    let failing = Some(FailingView {
+        failure: MemberFailure::new(Reason::Unreachable, "down"),
+        since: since(),
+        elapsed: Duration::from_secs(1),
+    });
+    let mut s = state(Some("c2"), failing);
+    s.excluded = Some(&e);
+    let d = desired(&s).expect("desired");
+    assert_eq!(
+        summary(&d),
+        vec![
+            ("Reachable", "False", "NotInClusterSet"),
+            ("Stale", "True", "Excluded")
+        ]
+    );
+    assert_eq!(d.conditions[0].message, e.message);
+    // Also for a member that never connected.
+    let mut s = state(None, None);
+    s.connected = false;
+    s.excluded = Some(&e);
+    assert!(desired(&s).is_some());
 }
