@@ -2,6 +2,10 @@
 //! command's own probe with the peer credential, next to the controller's `Reachable` and
 //! `Stale` conditions from the member's ClusterSetMember), and per imported service: type, VIP,
 //! exporting clusters, conflicts and ready endpoints per source cluster. Reads only.
+//!
+//! The `Conflict` condition lives on the ServiceExports (every exporter carries the same one), so
+//! for a service this cluster imports without exporting it, the conflict is read from a reachable
+//! member's export with that member's read-only credential.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -115,7 +119,7 @@ impl StatusCommand {
         } = self;
         let client = client.client().await?;
         let cluster = identity::cluster_id(&client, false).await?;
-        let member_reports = member_reports(&client, &members_namespace).await;
+        let (member_reports, peers) = member_reports(&client, &members_namespace).await;
         let (imports, exports, slices) = match &namespace {
             Some(ns) => (
                 Api::<ServiceImport>::namespaced(client.clone(), ns),
@@ -140,6 +144,17 @@ impl StatusCommand {
             .list(&ListParams::default().labels(LABEL_SERVICE_NAME))
             .await
             .context("failed to list MCS EndpointSlices")?;
+        let unexported = imports.items.iter().any(|i| {
+            !exports
+                .items
+                .iter()
+                .any(|e| e.namespace() == i.namespace() && e.name_any() == i.name_any())
+        });
+        let peers = if unexported {
+            peer_exports(peers, namespace.as_deref()).await
+        } else {
+            Vec::new()
+        };
         let mut services = Vec::new();
         for import in &imports.items {
             let ns = import.namespace().unwrap_or_default();
@@ -161,19 +176,14 @@ impl StatusCommand {
                     .count();
                 *endpoints.entry(source).or_insert(0) += ready;
             }
-            let conflict = exports
+            let local = exports
                 .items
                 .iter()
-                .find(|e| e.namespace().as_deref() == Some(ns.as_str()) && e.name_any() == name)
-                .and_then(|e| {
-                    e.status
-                        .as_ref()?
-                        .conditions
-                        .as_ref()?
-                        .iter()
-                        .find(|c| c.type_ == "Conflict" && c.status == "True")
-                        .map(|c| format!("{}: {}", c.reason, c.message))
-                });
+                .find(|e| e.namespace().as_deref() == Some(ns.as_str()) && e.name_any() == name);
+            let conflict = match local {
+                Some(e) => conflict_of(e),
+                None => peer_conflict(&peers, &ns, &name),
+            };
             let ready = import
                 .status
                 .as_ref()
@@ -214,8 +224,60 @@ impl StatusCommand {
     }
 }
 
-/// Each peer Secret probed with its credential, with the controller's ClusterSetMember view.
-async fn member_reports(client: &kube::Client, members_namespace: &str) -> Vec<MemberReport> {
+/// `reason: message` of an export's `Conflict=True` condition.
+fn conflict_of(export: &ServiceExport) -> Option<String> {
+    export
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Conflict" && c.status == "True")
+        .map(|c| format!("{}: {}", c.reason, c.message))
+}
+
+/// The reachable members' ServiceExports (of `namespace`, or all), by cluster id: one list per
+/// member, read with its read-only credential. A member whose list fails is left out.
+async fn peer_exports(
+    peers: Vec<(String, kube::Client)>,
+    namespace: Option<&str>,
+) -> Vec<(String, Vec<ServiceExport>)> {
+    let mut out = Vec::new();
+    for (id, peer) in peers {
+        let api: Api<ServiceExport> = match namespace {
+            Some(ns) => Api::namespaced(peer, ns),
+            None => Api::all(peer),
+        };
+        match api.list(&ListParams::default()).await {
+            Ok(list) => out.push((id, list.items)),
+            Err(err) => tracing::debug!(
+                cluster = %id,
+                error = &err as &dyn std::error::Error,
+                "cannot list the member's exports; its conflicts are not shown"
+            ),
+        }
+    }
+    out
+}
+
+/// The conflict of `ns/name` as a member that exports it reports it (every valid export of a
+/// service carries the same `Conflict` condition).
+fn peer_conflict(peers: &[(String, Vec<ServiceExport>)], ns: &str, name: &str) -> Option<String> {
+    peers.iter().find_map(|(id, exports)| {
+        exports
+            .iter()
+            .filter(|e| e.namespace().as_deref() == Some(ns) && e.name_any() == name)
+            .find_map(conflict_of)
+            .map(|c| format!("{c} (reported by cluster {id})"))
+    })
+}
+
+/// Each peer Secret probed with its credential, with the controller's ClusterSetMember view; and
+/// the reachable members' clients by cluster id.
+async fn member_reports(
+    client: &kube::Client,
+    members_namespace: &str,
+) -> (Vec<MemberReport>, Vec<(String, kube::Client)>) {
     let recorded: BTreeMap<String, ClusterSetMember> =
         match Api::<ClusterSetMember>::namespaced(client.clone(), members_namespace)
             .list(&ListParams::default())
@@ -232,6 +294,7 @@ async fn member_reports(client: &kube::Client, members_namespace: &str) -> Vec<M
             }
         };
     let mut reports = Vec::new();
+    let mut peers = Vec::new();
     for secret in members::list(client, members_namespace)
         .await
         .unwrap_or_default()
@@ -244,14 +307,17 @@ async fn member_reports(client: &kube::Client, members_namespace: &str) -> Vec<M
         let probe = members::connect(&secret).await;
         let recorded_id = controller.as_ref().and_then(|c| c.cluster.clone());
         reports.push(match probe {
-            Ok((_, id)) => MemberReport {
-                secret: secret.name,
-                cluster: Some(id),
-                reachable: true,
-                reason: None,
-                error: None,
-                controller,
-            },
+            Ok((peer, id)) => {
+                peers.push((id.clone(), peer));
+                MemberReport {
+                    secret: secret.name,
+                    cluster: Some(id),
+                    reachable: true,
+                    reason: None,
+                    error: None,
+                    controller,
+                }
+            }
             Err(failure) => MemberReport {
                 secret: secret.name,
                 cluster: recorded_id,
@@ -262,7 +328,7 @@ async fn member_reports(client: &kube::Client, members_namespace: &str) -> Vec<M
             },
         });
     }
-    reports
+    (reports, peers)
 }
 
 fn print_table(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
@@ -350,4 +416,53 @@ fn print_table(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
         )?;
     }
     crate::status_dns::print(out, &r.dns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn export(ns: &str, name: &str, conflict: Option<(&str, &str)>) -> ServiceExport {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "multicluster.x-k8s.io/v1beta1", "kind": "ServiceExport",
+            "metadata": {"name": name, "namespace": ns},
+            "status": {"conditions": [{
+                "type": "Conflict",
+                "status": if conflict.is_some() { "True" } else { "False" },
+                "reason": conflict.map_or("NoConflicts", |c| c.0),
+                "message": conflict.map_or("", |c| c.1),
+                "lastTransitionTime": "2026-01-01T00:00:00Z"
+            }]}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_members_export_supplies_the_conflict_of_a_service_not_exported_here() {
+        let peers = vec![
+            (
+                "c1".to_owned(),
+                vec![export("demo", "other", Some(("PortConflict", "x")))],
+            ),
+            (
+                "c2".to_owned(),
+                vec![export(
+                    "demo",
+                    "api",
+                    Some(("TypeConflict", "type: using Headless")),
+                )],
+            ),
+        ];
+        assert_eq!(
+            peer_conflict(&peers, "demo", "api").as_deref(),
+            Some("TypeConflict: type: using Headless (reported by cluster c2)")
+        );
+        assert_eq!(peer_conflict(&peers, "other-ns", "api"), None);
+        let calm = vec![("c1".to_owned(), vec![export("demo", "api", None)])];
+        assert_eq!(
+            peer_conflict(&calm, "demo", "api"),
+            None,
+            "Conflict=False is no conflict"
+        );
+    }
 }

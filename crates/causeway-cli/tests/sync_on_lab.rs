@@ -264,21 +264,25 @@ async fn exports_from_both_clusters_become_imports_with_live_endpoints_everywher
             assert_eq!(condition(&e, "Conflict").unwrap().1, "NoConflicts");
         }
 
-        // A pod IP change in cluster 2 reaches cluster 1.
+        // A pod IP change in cluster 2 reaches cluster 1, and cluster 2's own MCS slice (the
+        // exporter imports too); the old IP is gone from both.
         let t1 = Instant::now();
         set_pod_ip(&c2, &ns, "serve-0", "10.44.0.99").await;
-        eventually(10, "the new pod IP in cluster 1", || async {
-            mcs_endpoints(&c1, &ns, "serve")
-                .await
-                .iter()
-                .any(|(_, a)| a == &["10.44.0.99".to_string()])
-                .then_some(())
-        })
-        .await;
-        eprintln!(
-            "endpoint change cluster 2 → cluster 1: {:.2} s",
-            t1.elapsed().as_secs_f64()
-        );
+        let mut want = vec![
+            (id1.clone(), vec!["10.42.0.21".to_string()]),
+            (id2.clone(), vec!["10.44.0.99".to_string()]),
+        ];
+        want.sort();
+        for (client, which) in [(&c1, "cluster 1"), (&c2, "cluster 2")] {
+            eventually(10, &format!("the new pod IP in {which}"), || async {
+                (mcs_endpoints(client, &ns, "serve").await == want).then_some(())
+            })
+            .await;
+            eprintln!(
+                "endpoint change cluster 2 → {which}: {:.2} s",
+                t1.elapsed().as_secs_f64()
+            );
+        }
 
         // Unexport from both: imports and slices go everywhere.
         for client in [&c1, &c2] {

@@ -104,6 +104,8 @@ pub struct ImportView {
     /// Exporting clusters (valid exports), sorted.
     pub clusters: Vec<String>,
     /// Per exporting cluster: the merged ports its Service defines exactly (strict port rule).
+    /// A cluster serving none of them is absent (it contributes no endpoints); when the import has
+    /// no ports at all (a port-less headless Service) every exporter is present with an empty set.
     pub served_ports: BTreeMap<String, BTreeSet<PortDef>>,
 }
 
@@ -215,7 +217,10 @@ pub fn resolve(exports: &[ExportView]) -> Resolution {
     check(
         conflict::SESSION_AFFINITY_CONFIG,
         "sessionAffinityConfig",
-        format!("timeoutSeconds {:?}", wsvc.affinity_timeout),
+        wsvc.affinity_timeout.map_or_else(
+            || "no clientIP timeout".into(),
+            |t| format!("clientIP.timeoutSeconds {t}"),
+        ),
         differ(&|s| s.affinity_timeout != wsvc.affinity_timeout),
     );
     let label_differ = valid
@@ -270,21 +275,19 @@ pub fn resolve(exports: &[ExportView]) -> Resolution {
     check(
         conflict::IP_FAMILY,
         "ipFamilies",
-        format!("{families:?}"),
+        families.join(","),
         differ(&|s| s.ip_families.iter().collect::<BTreeSet<_>>() != family_set),
     );
 
     let served_ports = valid
         .iter()
-        .map(|(e, s)| {
-            (
-                e.cluster.clone(),
-                merged
-                    .iter()
-                    .filter(|m| s.ports.contains(m))
-                    .cloned()
-                    .collect(),
-            )
+        .filter_map(|(e, s)| {
+            let served: BTreeSet<PortDef> = merged
+                .iter()
+                .filter(|m| s.ports.contains(m))
+                .cloned()
+                .collect();
+            (merged.is_empty() || !served.is_empty()).then(|| (e.cluster.clone(), served))
         })
         .collect();
     let mut clusters: Vec<String> = valid.iter().map(|(e, _)| e.cluster.clone()).collect();

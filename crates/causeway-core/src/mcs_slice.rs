@@ -2,7 +2,9 @@
 //! (mcs-spec.md §5.7, lab-notes §6): labels `multicluster.kubernetes.io/service-name`,
 //! `multicluster.kubernetes.io/source-cluster`, causeway's `managed-by` and the derived Service's
 //! `kubernetes.io/service-name`; addresses, conditions, hostname, zone and port names carried;
-//! the remote `nodeName`, `targetRef` and `hints` dropped (they name objects of another cluster).
+//! the remote `nodeName`, `targetRef` and `hints` dropped (they name objects of another cluster;
+//! kube-proxy treats an endpoint whose `nodeName` is its own node as local, so a same-named node
+//! in the importing cluster would take it for one of its own).
 
 use std::collections::BTreeMap;
 

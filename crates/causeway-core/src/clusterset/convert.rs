@@ -68,8 +68,12 @@ pub fn export_view(cluster: &str, export: &ServiceExport, service: Option<&Servi
 }
 
 /// The MCS slices one source cluster contributes: its slices with only the ports of the merged
-/// import it really serves (slices left without ports are dropped), split into chunks of at most
-/// [`MAX_ENDPOINTS_PER_SLICE`] endpoints.
+/// import it really serves, split into chunks of at most [`MAX_ENDPOINTS_PER_SLICE`] endpoints.
+///
+/// `served` empty means the import has no ports at all (a port-less headless Service, used for
+/// DNS only): the endpoints are kept, without ports. A cluster that serves none of a ported
+/// import's ports is absent from [`super::ImportView::served_ports`], so it never gets here;
+/// otherwise a slice left without ports is dropped (nothing of it could be routed).
 pub fn cluster_slices(
     sources: &[&EndpointSlice],
     served: &BTreeSet<PortDef>,
@@ -93,10 +97,11 @@ pub fn cluster_slices(
                     .any(|s| s.name == name && s.protocol == protocol)
             })
             .collect();
-        if ports.is_empty() {
+        if ports.is_empty() && !served.is_empty() {
             continue;
         }
-        filtered.ports = Some(ports);
+        // No ports is stored as an absent list; writing `[]` would never match what is read back.
+        filtered.ports = (!ports.is_empty()).then_some(ports);
         let source_name = source.metadata.name.clone().unwrap_or_default();
         let base = mcs_slice_name(target, &source_name);
         let chunks: Vec<_> = filtered
@@ -205,9 +210,40 @@ mod tests {
             .map(|p| p.name.unwrap())
             .collect();
         assert_eq!(ports, ["http"]);
+        let other = BTreeSet::from([PortDef {
+            name: "grpc".into(),
+            protocol: "TCP".into(),
+            port: 50051,
+            app_protocol: None,
+        }]);
         assert!(
-            cluster_slices(&[&src], &BTreeSet::new(), &target()).is_empty(),
-            "nothing served, nothing routed"
+            cluster_slices(&[&src], &other, &target()).is_empty(),
+            "none of the import's ports served, nothing routed"
         );
+        let udp = BTreeSet::from([PortDef {
+            name: "http".into(),
+            protocol: "UDP".into(),
+            port: 80,
+            app_protocol: None,
+        }]);
+        assert!(
+            cluster_slices(&[&src], &udp, &target()).is_empty(),
+            "a port matches by name and protocol"
+        );
+    }
+
+    #[test]
+    fn a_headless_service_without_ports_keeps_its_endpoints() {
+        // The controller-manager writes no ports for a Service without ports.
+        let mut src = source("db-abc", 3, &[]);
+        src.ports = None;
+        let out = cluster_slices(&[&src], &BTreeSet::new(), &target());
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].endpoints.len(), 3, "DNS-only endpoints are kept");
+        assert_eq!(out[0].ports, None, "no ports, stored as absent");
+        let mut empty = source("db-def", 2, &[]);
+        empty.ports = Some(Vec::new());
+        let out = cluster_slices(&[&empty], &BTreeSet::new(), &target());
+        assert_eq!((out[0].endpoints.len(), out[0].ports.clone()), (2, None));
     }
 }

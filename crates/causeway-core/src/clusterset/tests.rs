@@ -96,7 +96,10 @@ fn ports_are_the_union_and_clashes_go_to_the_oldest() {
     ]);
     let import = r.import.unwrap();
     assert_eq!(import.ports, [port("http", 80)]);
-    assert!(import.served_ports["c2"].is_empty());
+    assert!(
+        !import.served_ports.contains_key("c2"),
+        "serves nothing, contributes no endpoints"
+    );
     assert!(
         r.conflicts.message.contains("cluster c1"),
         "{}",
@@ -146,6 +149,19 @@ fn headless_vs_clusterip_and_other_fields_conflict_in_table_order() {
         "annotations come from the oldest export only, not merged"
     );
     assert_eq!(import.ip_families, ["IPv4"]);
+    for shown in [
+        "type: using ClusterSetIP from the oldest export (cluster c1); 1/2 clusters differ",
+        "sessionAffinityConfig: using no clientIP timeout from",
+        "internalTrafficPolicy: using Cluster from",
+        "trafficDistribution: using (unset) from",
+        "ipFamilies: using IPv4 from",
+    ] {
+        assert!(
+            r.conflicts.message.contains(shown),
+            "{shown} in {}",
+            r.conflicts.message
+        );
+    }
     assert_eq!(
         r.conflicts.reason(),
         "TypeConflict,SessionAffinityConflict,SessionAffinityConfigConflict,LabelsConflict,AnnotationsConflict,InternalTrafficPolicyConflict,TrafficDistributionConflict,IPFamilyConflict"
@@ -169,4 +185,31 @@ fn families_are_the_intersection() {
     ]);
     assert_eq!(r.import.unwrap().ip_families, ["IPv4"]);
     assert_eq!(r.conflicts.reasons, [conflict::IP_FAMILY]);
+}
+
+#[test]
+fn a_headless_service_without_ports_is_served_by_every_exporter() {
+    let mut bare = svc(Vec::new());
+    bare.headless = true;
+    let r = resolve(&[
+        export("c1", 1, Some(bare.clone())),
+        export("c2", 2, Some(bare)),
+    ]);
+    let import = r.import.unwrap();
+    assert!(import.headless && import.ports.is_empty());
+    assert_eq!(
+        import.served_ports.keys().collect::<Vec<_>>(),
+        ["c1", "c2"],
+        "both contribute endpoints (DNS-only)"
+    );
+    assert_eq!(r.conflicts.reason(), "NoConflicts");
+    // A port-less exporter next to a ported one serves nothing of the import.
+    let mut ported = svc(vec![port("sql", 5432)]);
+    ported.headless = true;
+    let mut bare = svc(Vec::new());
+    bare.headless = true;
+    let r = resolve(&[export("c1", 1, Some(ported)), export("c2", 2, Some(bare))]);
+    let import = r.import.unwrap();
+    assert_eq!(import.served_ports.keys().collect::<Vec<_>>(), ["c1"]);
+    assert_eq!(r.conflicts.reasons, [conflict::PORT]);
 }
