@@ -16,9 +16,10 @@ pub const MAX_CLUSTERS: u8 = 8;
 pub const APISERVER_PORT: u16 = 6443;
 /// Default etcd client port on 127.0.0.1 (peer port is this + 1).
 pub const DEFAULT_ETCD_PORT: u16 = 32379;
-/// Data-plane nodes per cluster, by cluster index (1-based): the seed's old cluster gets one node,
-/// the new one two, any further cluster one.
-pub const NODES_PER_CLUSTER: [u8; MAX_CLUSTERS as usize] = [1, 2, 1, 1, 1, 1, 1, 1];
+/// Data-plane nodes per cluster, by cluster index (1-based): the seed's old and new clusters get
+/// two nodes each (so cross-cluster peering is tested node to node, every pair), any further
+/// cluster one.
+pub const NODES_PER_CLUSTER: [u8; MAX_CLUSTERS as usize] = [2, 2, 1, 1, 1, 1, 1, 1];
 /// Most nodes one cluster may have (node IPs 198.51.100.<10*i+j> need j <= 9).
 pub const MAX_NODES_PER_CLUSTER: u8 = 9;
 /// Flannel's VXLAN device, VNI and UDP port (as flannel's defaults).
@@ -86,6 +87,31 @@ impl ClusterPlan {
     pub fn default_node_count(&self) -> u8 {
         NODES_PER_CLUSTER[usize::from(self.index - 1)]
     }
+}
+
+/// Nodes per cluster that `up` makes exist in a lab of `clusters` clusters whose state records
+/// `recorded` (index 0 = cluster 1; empty for a lab from before nodes): the layout's default, or
+/// more when the lab already has more (nodes are added, never dropped, by `up`).
+pub fn node_counts(clusters: u8, recorded: &[u8]) -> Vec<u8> {
+    (1..=clusters.min(MAX_CLUSTERS))
+        .map(|i| {
+            let default = NODES_PER_CLUSTER[usize::from(i - 1)];
+            recorded
+                .get(usize::from(i - 1))
+                .map_or(default, |r| default.max(*r))
+        })
+        .collect()
+}
+
+/// Names of the nodes the layout has but the recorded clusters lack (a lab started with an older
+/// layout; clusters not recorded yet are new, not outdated): `up` adds them.
+pub fn missing_nodes(clusters: u8, recorded: &[u8]) -> Vec<String> {
+    node_counts(clusters, recorded)
+        .iter()
+        .zip(recorded)
+        .zip(1..)
+        .flat_map(|((want, have), i)| (have + 1..=*want).map(move |j| format!("c{i}-n{j}")))
+        .collect()
 }
 
 /// One data-plane node: a network namespace on the lab bridge with flannel-style VXLAN, a `cni0`
@@ -272,24 +298,47 @@ mod tests {
     fn nodes_follow_the_plan() {
         let c1 = ClusterPlan::new(1).unwrap();
         let c2 = ClusterPlan::new(2).unwrap();
-        assert_eq!((c1.default_node_count(), c2.default_node_count()), (1, 2));
+        let c3 = ClusterPlan::new(3).unwrap();
+        assert_eq!(
+            (
+                c1.default_node_count(),
+                c2.default_node_count(),
+                c3.default_node_count()
+            ),
+            (2, 2, 1)
+        );
         let n = c1.nodes(c1.default_node_count()).unwrap();
-        assert_eq!(n.len(), 1);
         assert_eq!(n[0].name, "c1-n1");
         assert_eq!(n[0].netns, "cwl-c1-n1");
         assert_eq!(n[0].host_veth, "cwl-c1n1");
-        assert_eq!(n[0].ip, Ipv4Addr::new(198, 51, 100, 11));
-        assert_eq!(n[0].pod_cidr(), "10.42.1.0/24");
         assert_eq!(n[0].gateway, Ipv4Addr::new(10, 42, 1, 1));
         assert_eq!(n[0].vtep_mac, "0e:c0:00:00:01:01");
         assert_eq!(n[0].pod_ip(7), Ipv4Addr::new(10, 42, 1, 7));
-        let n = c2.nodes(c2.default_node_count()).unwrap();
-        let summary: Vec<(String, Ipv4Addr, String)> = n
-            .iter()
-            .map(|n| (n.name.clone(), n.ip, n.pod_cidr()))
-            .collect();
+        assert_eq!(n[1].vtep_mac, "0e:c0:00:00:01:02");
+        let summary = |nodes: &[NodePlan]| -> Vec<(String, Ipv4Addr, String)> {
+            nodes
+                .iter()
+                .map(|n| (n.name.clone(), n.ip, n.pod_cidr()))
+                .collect()
+        };
         assert_eq!(
-            summary,
+            summary(&n),
+            vec![
+                (
+                    "c1-n1".into(),
+                    Ipv4Addr::new(198, 51, 100, 11),
+                    "10.42.1.0/24".into()
+                ),
+                (
+                    "c1-n2".into(),
+                    Ipv4Addr::new(198, 51, 100, 12),
+                    "10.42.2.0/24".into()
+                ),
+            ]
+        );
+        let n = c2.nodes(c2.default_node_count()).unwrap();
+        assert_eq!(
+            summary(&n),
             vec![
                 (
                     "c2-n1".into(),
@@ -304,6 +353,22 @@ mod tests {
             ]
         );
         assert_eq!(n[1].proxy_component(), "c2-n2-kube-proxy");
+    }
+
+    #[test]
+    fn an_older_lab_grows_to_the_layout_and_never_shrinks() {
+        // A lab from the one-node cluster 1 layout.
+        assert_eq!(node_counts(2, &[1, 2]), [2, 2]);
+        assert_eq!(missing_nodes(2, &[1, 2]), ["c1-n2"]);
+        // Up to date, or from before nodes existed.
+        assert_eq!(node_counts(3, &[2, 2, 1]), [2, 2, 1]);
+        assert!(missing_nodes(3, &[2, 2, 1]).is_empty());
+        assert_eq!(node_counts(2, &[]), [2, 2]);
+        assert!(missing_nodes(2, &[]).is_empty());
+        assert_eq!(missing_nodes(3, &[1, 2]), ["c1-n2"], "cluster 3 is new");
+        // A cluster with more nodes than the layout keeps them.
+        assert_eq!(node_counts(2, &[3, 2]), [3, 2]);
+        assert!(missing_nodes(2, &[3, 2]).is_empty());
     }
 
     #[test]

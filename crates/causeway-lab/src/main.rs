@@ -153,6 +153,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     paths.admin_kubeconfig(*i).display()
                 )?;
             }
+            if !st.missing_nodes.is_empty() {
+                writeln!(
+                    out,
+                    "nodes {} are missing (the lab was started with an older layout): run \
+                     `causeway-lab up` to add them",
+                    st.missing_nodes.join(", ")
+                )?;
+            }
         }
         Command::Demo {
             keep,

@@ -10,7 +10,8 @@
 //! podCIDR, flannel annotations) and kube-proxy (`ip netns exec`, nftables mode, PID-file
 //! tracked), and a wait for kube-proxy's `/healthz` inside the namespace.
 //!
-//! Idempotent: a namespace whose last setup step (the Service route) exists is kept; one that is
+//! Idempotent: a namespace whose last setup step (the Service route) exists is kept (its
+//! intra-cluster entries are re-applied, so a cluster that grew a node reaches it); one that is
 //! half-built is deleted and rebuilt; a dead kube-proxy is restarted.
 
 use std::net::SocketAddr;
@@ -62,6 +63,9 @@ pub fn ensure_network(
     same_cluster: &[NodePlan],
 ) -> Result<bool> {
     if network_complete(cluster, node) {
+        // A cluster that grew (a lab started with an older layout) needs its new nodes' entries
+        // on the nodes it kept; with flannel's replace/append semantics this is a no-op otherwise.
+        program_flannel(node, same_cluster)?;
         return Ok(false);
     }
     let ns = node.netns.as_str();

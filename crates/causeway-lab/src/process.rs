@@ -1,7 +1,8 @@
 //! Detached component processes, tracked by PID file.
 //!
-//! A component is started through `sh -c '… &'` under `setsid`, so it outlives the process that
-//! started it (a test binary or `causeway-lab up`) and is reaped by init, never left a zombie.
+//! A component is started through `bash -c '… &'` under `setsid`, so it outlives the process that
+//! started it (a test binary or `causeway-lab up`) and is reaped by init, never left a zombie; it
+//! inherits no descriptor beyond stdin/stdout/stderr (no caller's lock).
 //! Its PID file records the PID and the executable; [`stop_all`] signals only processes whose
 //! `/proc/<pid>/exe` still is that executable, so a recycled PID is never killed.
 
@@ -69,17 +70,21 @@ pub fn spawn_wrapped(
     let mut command_line: Vec<String> = prefix.to_vec();
     command_line.push(bin.display().to_string());
     command_line.extend(args.iter().cloned());
-    let script = r#"log="$1"; shift; setsid "$@" >"$log" 2>&1 </dev/null & echo $!"#;
-    let out = Command::new("sh")
+    // Descriptors inherited without close-on-exec (e.g. the lock of `flock <lock> cargo test`)
+    // are closed first: a component would otherwise hold that lock for the lab's lifetime.
+    let script = r#"log="$1"; shift
+for fd in /proc/$$/fd/*; do fd="${fd##*/}"; if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi; done
+setsid "$@" >"$log" 2>&1 </dev/null & echo $!"#;
+    let out = Command::new("bash")
         .arg("-c")
         .arg(script)
-        .arg("sh")
+        .arg("bash")
         .arg(log)
         .args(&command_line)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
-        .map_err(Error::io("failed to run sh to start", bin))?;
+        .map_err(Error::io("failed to run bash to start", bin))?;
     let pid: u32 = String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
@@ -212,4 +217,43 @@ pub fn tail(log: &Path, n: usize) -> String {
 
 fn pid_i32(pid: u32) -> i32 {
     i32::try_from(pid).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+
+    use super::*;
+
+    #[test]
+    fn a_component_inherits_no_descriptor_of_its_starter() {
+        let dir = std::env::temp_dir().join(format!("cw-lab-spawn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A descriptor without close-on-exec, as `flock <lock> cargo test` hands down its lock.
+        let lock = std::fs::File::create(dir.join("lock")).unwrap();
+        fcntl(&lock, FcntlArg::F_SETFD(FdFlag::empty())).unwrap();
+        let started = spawn(
+            "sleeper",
+            Path::new("/bin/sleep"),
+            &["30".to_owned()],
+            &dir.join("sleeper.log"),
+            &dir.join("pids"),
+        )
+        .unwrap();
+        let fds: Vec<PathBuf> = std::fs::read_dir(format!("/proc/{}/fd", started.pid))
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .collect();
+        stop_one(&dir.join("pids"), "sleeper", Duration::from_secs(2));
+        assert!(lock.as_raw_fd() > 2);
+        assert!(
+            !fds.contains(&dir.join("lock")),
+            "the component holds its starter's lock: {fds:?}"
+        );
+        assert_eq!(fds.len(), 3, "only stdin, stdout and stderr: {fds:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -1,5 +1,5 @@
-//! `causeway-lab status`: each recorded component with its PID, whether it runs, and each
-//! apiserver's `/readyz`.
+//! `causeway-lab status`: each recorded component with its PID, whether it runs, each
+//! apiserver's `/readyz`, and the nodes a lab started with an older layout lacks.
 
 use crate::state::LabState;
 use crate::{LabPaths, Result, process, ready};
@@ -24,6 +24,8 @@ pub struct LabStatus {
     pub components: Vec<ComponentStatus>,
     /// Per cluster: `/readyz` ok?
     pub apiservers_ready: Vec<(u8, bool)>,
+    /// Nodes of the current layout the lab lacks (`up` adds them).
+    pub missing_nodes: Vec<String>,
 }
 
 /// Collects the status.
@@ -47,9 +49,13 @@ pub async fn status(paths: &LabPaths) -> Result<LabStatus> {
             apiservers_ready.push((i, ok));
         }
     }
+    let missing_nodes = state.as_ref().map_or_else(Vec::new, |st| {
+        crate::layout::missing_nodes(st.clusters, &st.nodes)
+    });
     Ok(LabStatus {
         state,
         components,
         apiservers_ready,
+        missing_nodes,
     })
 }

@@ -3,7 +3,8 @@
 //! clusters' data-plane nodes and runs kube-proxy in each ([`crate::nodes`]).
 //!
 //! Idempotent: a complete running lab of the same size is reused, and its nodes are completed
-//! (missing namespaces built, dead kube-proxies restarted). A half-started lab (a killed run) is
+//! (missing namespaces built, dead kube-proxies restarted; a lab started with an older node
+//! layout gets the nodes it lacks). A half-started lab (a killed run) is
 //! torn down first. Any failure tears down what this run started and names the component
 //! and its log.
 
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::kubeconfig;
-use crate::layout::{APISERVER_PORT, DEFAULT_ETCD_PORT, MAX_CLUSTERS};
+use crate::layout::{self, APISERVER_PORT, DEFAULT_ETCD_PORT, MAX_CLUSTERS};
 use crate::lock::LabLock;
 use crate::process;
 use crate::ready;
@@ -121,13 +122,17 @@ fn all_running(paths: &LabPaths) -> bool {
     !pids.is_empty() && pids.iter().all(|p| process::alive(p.pid, &p.exe))
 }
 
-/// Builds (or completes) every cluster's data-plane nodes and records them in the state.
+/// Builds (or completes) every cluster's data-plane nodes and records them in the state. A lab
+/// started with an older layout (fewer nodes per cluster) grows to the current one.
 async fn ensure_nodes(paths: &LabPaths, state: &mut LabState) -> Result<()> {
     let t0 = Instant::now();
+    for name in layout::missing_nodes(state.clusters, &state.nodes) {
+        eprintln!("lab: adding node {name} (the lab was started with an older node layout)");
+    }
     let mut clusters = Vec::new();
-    for i in 1..=state.clusters {
+    for (i, count) in (1..=state.clusters).zip(layout::node_counts(state.clusters, &state.nodes)) {
         let plan = ClusterPlan::new(i)?;
-        let nodes = plan.nodes(plan.default_node_count())?;
+        let nodes = plan.nodes(count)?;
         clusters.push((plan, nodes));
     }
     nodes::ensure_all(paths, &state.bin_dir, &clusters).await?;

@@ -1,7 +1,8 @@
 //! The lab's own lifecycle: `down` leaves no process (kube-proxies in node namespaces included),
-//! namespace, device or file behind; a dead kube-proxy is restarted by `up` alone; bad
-//! input (a port in use, a half-written lab directory, an unknown cluster index) gets a clear
-//! error and no leftovers.
+//! namespace, device or file behind; a dead kube-proxy is restarted by `up` alone; a lab started
+//! with the older layout (one node in cluster 1) is grown to the current one by `up`, its pods
+//! reaching the new node; bad input (a port in use, a half-written lab directory, an unknown
+//! cluster index) gets a clear error and no leftovers.
 //!
 //! Ignored by default because it stops the shared lab: `make test` runs it last, alone
 //! (`cargo test -p causeway-test-support --test lab_lifecycle -- --ignored`).
@@ -15,10 +16,108 @@
 
 use std::net::TcpListener;
 
-use causeway_lab::layout::DEFAULT_ETCD_PORT;
+use causeway_lab::layout::{DEFAULT_ETCD_PORT, VXLAN_DEVICE};
 use causeway_lab::state::LabState;
 use causeway_lab::{Error, LabPaths, UpOptions, netdev, process};
 use causeway_test_support::lab;
+use causeway_test_support::net::{EchoServer, probe_async};
+use causeway_test_support::pods::TestPod;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, DeleteParams};
+
+/// Turns the running lab into one started with the older layout (cluster 1 with node `c1-n1`
+/// only: no `c1-n2` namespace, kube-proxy, Node object or flannel entries on `c1-n1`), then
+/// checks that `up` adds `c1-n2` without restarting anything else, and that a pod on `c1-n1`
+/// reaches one on `c1-n2` over flannel.1.
+async fn older_layout_is_grown(paths: &LabPaths) {
+    let mut state = LabState::load(paths).unwrap().unwrap();
+    let c1n1 = state.node("c1-n1").unwrap();
+    let c1n2 = state.node("c1-n2").unwrap();
+    process::stop_one(
+        &paths.pid_dir(),
+        &c1n2.proxy_component(),
+        std::time::Duration::from_secs(5),
+    );
+    netdev::run("ip", &["netns", "del", &c1n2.netns]).unwrap();
+    let ns = c1n1.netns.as_str();
+    netdev::run("ip", &["-n", ns, "route", "del", &c1n2.pod_cidr()]).unwrap();
+    netdev::run(
+        "ip",
+        &[
+            "-n",
+            ns,
+            "neigh",
+            "del",
+            &c1n2.pod_net.to_string(),
+            "dev",
+            VXLAN_DEVICE,
+        ],
+    )
+    .unwrap();
+    netdev::run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            ns,
+            "bridge",
+            "fdb",
+            "del",
+            &c1n2.vtep_mac,
+            "dev",
+            VXLAN_DEVICE,
+        ],
+    )
+    .unwrap();
+    let c1 = causeway_lab::admin_client(paths, 1).await.unwrap();
+    Api::<Node>::all(c1.clone())
+        .delete(&c1n2.name, &DeleteParams::default())
+        .await
+        .unwrap();
+    state.nodes = vec![1, 2];
+    state.save(paths).unwrap();
+    let before: Vec<process::PidFile> = process::list(&paths.pid_dir());
+
+    let grown = causeway_lab::up(paths, &UpOptions { clusters: 2 })
+        .await
+        .unwrap();
+    assert!(!grown.started, "the control plane was reused");
+    assert_eq!(grown.state.nodes, vec![2, 2]);
+    assert!(
+        LabState::load(paths).unwrap().unwrap().nodes == [2, 2],
+        "state file records the grown layout"
+    );
+    let after = process::list(&paths.pid_dir());
+    for p in &before {
+        assert!(
+            after.iter().any(|a| a.pid == p.pid),
+            "{} (pid {}) was restarted",
+            p.name,
+            p.pid
+        );
+    }
+    assert!(
+        after
+            .iter()
+            .any(|p| p.name == c1n2.proxy_component() && process::alive(p.pid, &p.exe)),
+        "kube-proxy of c1-n2 runs: {after:?}"
+    );
+    let node = Api::<Node>::all(c1).get(&c1n2.name).await.unwrap();
+    assert_eq!(node.spec.unwrap().pod_cidr.as_deref(), Some("10.42.2.0/24"));
+    let route = netdev::run("ip", &["-n", ns, "route", "show", &c1n2.pod_cidr()]).unwrap();
+    assert!(
+        route.contains("via 10.42.2.0 dev flannel.1 onlink"),
+        "c1-n1 learnt the route to its new sibling: {route:?}"
+    );
+    let server = TestPod::create(&paths.clone(), &c1n2, "grown");
+    let client = TestPod::create(&paths.clone(), &c1n1, "grown");
+    let echo = EchoServer::start(&server.netns, server.ip, 0);
+    assert_eq!(
+        probe_async(&client.netns, echo.addr).await,
+        Ok(client.ip.to_string()),
+        "pod on c1-n1 → pod on the added c1-n2"
+    );
+}
 
 fn assert_nothing_left(paths: &LabPaths, pids: &[process::PidFile]) {
     for p in pids {
@@ -57,13 +156,15 @@ async fn down_after_up_leaves_nothing_and_bad_input_is_handled() {
     let pids = process::list(&paths.pid_dir());
     assert_eq!(
         pids.len(),
-        8,
-        "etcd + 2 apiservers + 2 controller-managers + 3 kube-proxies: {pids:?}"
+        9,
+        "etcd + 2 apiservers + 2 controller-managers + 4 kube-proxies: {pids:?}"
     );
     assert!(pids.iter().all(|p| process::alive(p.pid, &p.exe)));
+    let mut namespaces = netdev::lab_netns();
+    namespaces.sort();
     assert_eq!(
-        netdev::lab_netns(),
-        ["cwl-c1-n1", "cwl-c2-n1", "cwl-c2-n2"],
+        namespaces,
+        ["cwl-c1-n1", "cwl-c1-n2", "cwl-c2-n1", "cwl-c2-n2"],
         "one namespace per node (no pods of other tests: this test runs alone)"
     );
 
@@ -75,7 +176,7 @@ async fn down_after_up_leaves_nothing_and_bad_input_is_handled() {
     );
 
     let removed = causeway_lab::down::down(&paths).unwrap();
-    assert_eq!(removed.processes.len(), 8);
+    assert_eq!(removed.processes.len(), 9);
     assert_nothing_left(&paths, &pids);
 
     // A port in use: one clear error naming the component and address, nothing left behind.
@@ -114,10 +215,10 @@ async fn down_after_up_leaves_nothing_and_bad_input_is_handled() {
         .unwrap();
     assert!(info.started);
     eprintln!(
-        "lab: two clusters and three nodes with kube-proxy up in {:.1} s (binaries cached)",
+        "lab: two clusters and four nodes with kube-proxy up in {:.1} s (binaries cached)",
         info.seconds
     );
-    assert_eq!(info.state.nodes, vec![1, 2]);
+    assert_eq!(info.state.nodes, vec![2, 2]);
     // A dead kube-proxy does not make the lab look broken: the next `up` restarts only it.
     let proxy = process::list(&paths.pid_dir())
         .into_iter()
@@ -138,7 +239,7 @@ async fn down_after_up_leaves_nothing_and_bad_input_is_handled() {
         .unwrap();
     assert!(!again.started);
     let after = process::list(&paths.pid_dir());
-    assert_eq!(after.len(), 8, "{after:?}");
+    assert_eq!(after.len(), 9, "{after:?}");
     assert!(after.iter().all(|p| process::alive(p.pid, &p.exe)));
     assert!(
         after
@@ -146,6 +247,8 @@ async fn down_after_up_leaves_nothing_and_bad_input_is_handled() {
             .any(|p| p.name == "etcd" && p.pid == etcd_before.pid),
         "the control plane was reused"
     );
+    older_layout_is_grown(&paths).await;
+
     // Asking for more clusters grows the running lab; the first two keep running untouched.
     let before: Vec<u32> = process::list(&paths.pid_dir())
         .iter()

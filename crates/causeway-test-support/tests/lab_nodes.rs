@@ -1,8 +1,8 @@
-//! The lab's data-plane nodes: Node objects carry flannel's annotations and match the namespaces'
-//! real devices; a real kube-proxy runs in every node namespace and programs ClusterIPs from
-//! hand-made EndpointSlices, so pod → ClusterIP → pod works on one node (cluster 1) and across
-//! nodes over flannel.1 (cluster 2), without masquerading the client; pod processes are tracked
-//! by PID file and stopped on delete.
+//! The lab's data-plane nodes: two per cluster, Node objects carry flannel's annotations and match
+//! the namespaces' real devices and flannel's intra-cluster entries; a real kube-proxy runs in
+//! every node namespace and programs ClusterIPs from hand-made EndpointSlices, so pod → ClusterIP
+//! → pod works on one node and across nodes over flannel.1 (both clusters), without
+//! masquerading the client; pod processes are tracked by PID file and stopped on delete.
 
 #![allow(
     clippy::unwrap_used,
@@ -41,11 +41,23 @@ fn node(lab: &Lab, name: &str) -> NodePlan {
 #[tokio::test]
 async fn nodes_exist_with_flannel_annotations_and_run_kube_proxy() {
     let lab = lab(2).await;
-    assert_eq!(lab.state.nodes[..2], [1, 2], "nodes per cluster");
+    assert_eq!(lab.state.nodes[..2], [2, 2], "nodes per cluster");
     let plans = node_plans(&lab);
     assert_eq!(
         plans.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
-        ["c1-n1", "c2-n1", "c2-n2"]
+        ["c1-n1", "c1-n2", "c2-n1", "c2-n2"]
+    );
+    assert_eq!(
+        plans
+            .iter()
+            .map(|n| (n.ip.to_string(), n.pod_cidr()))
+            .collect::<Vec<_>>(),
+        [
+            ("198.51.100.11".to_owned(), "10.42.1.0/24".to_owned()),
+            ("198.51.100.12".to_owned(), "10.42.2.0/24".to_owned()),
+            ("198.51.100.21".to_owned(), "10.44.1.0/24".to_owned()),
+            ("198.51.100.22".to_owned(), "10.44.2.0/24".to_owned()),
+        ]
     );
     for plan in &plans {
         let api: Api<Node> = Api::all(lab.client(plan.cluster.into()));
@@ -103,6 +115,53 @@ async fn nodes_exist_with_flannel_annotations_and_run_kube_proxy() {
             plan.name
         );
 
+        // flanneld's intra-cluster entries towards every sibling (none towards the other cluster).
+        let fdb = netdev::run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &plan.netns,
+                "bridge",
+                "fdb",
+                "show",
+                "dev",
+                VXLAN_DEVICE,
+            ],
+        )
+        .unwrap();
+        for other in plans.iter().filter(|o| o.name != plan.name) {
+            let route = netdev::run(
+                "ip",
+                &["-n", &plan.netns, "route", "show", &other.pod_cidr()],
+            )
+            .unwrap();
+            let neigh = netdev::run(
+                "ip",
+                &[
+                    "-n",
+                    &plan.netns,
+                    "neigh",
+                    "show",
+                    &other.pod_net.to_string(),
+                ],
+            )
+            .unwrap();
+            let entry = format!("{} dst {}", other.vtep_mac, other.ip);
+            if other.cluster == plan.cluster {
+                assert!(
+                    route.contains(&format!("via {} dev flannel.1 onlink", other.pod_net)),
+                    "{} → {}: {route:?}",
+                    plan.name,
+                    other.name
+                );
+                assert!(neigh.contains(&other.vtep_mac), "{}: {neigh:?}", plan.name);
+                assert!(fdb.contains(&entry), "{}: {fdb}", plan.name);
+            } else {
+                assert!(!fdb.contains(&entry), "{}: {fdb}", plan.name);
+            }
+        }
+
         // Containment: no default route in a node namespace.
         let routes = netdev::run("ip", &["-n", &plan.netns, "route", "show", "default"]).unwrap();
         assert!(routes.trim().is_empty(), "{}: {routes}", plan.name);
@@ -139,8 +198,11 @@ async fn kube_proxy_serves_a_cluster_ip_on_one_node_and_across_nodes() {
     let lab = lab(2).await;
     with_temp_ns(&lab, |lab, ns| async move {
         // (cluster, client node, server node)
-        for (cluster, client_node, server_node) in [(1u8, "c1-n1", "c1-n1"), (2, "c2-n1", "c2-n2")]
-        {
+        for (cluster, client_node, server_node) in [
+            (1u8, "c1-n1", "c1-n1"),
+            (1, "c1-n2", "c1-n1"),
+            (2, "c2-n1", "c2-n2"),
+        ] {
             let server = TestPod::create(&lab.paths, &node(&lab, server_node), "srv");
             let client = TestPod::create(&lab.paths, &node(&lab, client_node), "cli");
             let echo = EchoServer::start(&server.netns, server.ip, 8080);
@@ -154,7 +216,8 @@ async fn kube_proxy_serves_a_cluster_ip_on_one_node_and_across_nodes() {
             );
 
             let t0 = Instant::now();
-            let vip = service_for(&lab.client(cluster.into()), &ns, "echo", server.ip).await;
+            let name = format!("echo-{client_node}");
+            let vip = service_for(&lab.client(cluster.into()), &ns, &name, server.ip).await;
             let vip_addr = SocketAddr::from((vip, 80));
             let seen = eventually(20, &format!("ClusterIP {vip} in cluster {cluster}"), || {
                 let ns = client.netns.clone();
