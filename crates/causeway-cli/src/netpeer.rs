@@ -2,9 +2,17 @@
 //! tools.
 //!
 //! * `run`: watches the peer cluster's Nodes (read-only credential) and keeps this node's
-//!   neighbour, FDB, route and NAT-exemption state right; `--dry-run` prints the plan once.
+//!   neighbour, FDB, route and NAT-exemption state right (the exemption in an nftables table, or
+//!   in an iptables-legacy chain where flannel masquerades with iptables-legacy); `--dry-run`
+//!   prints the plan once. `/readyz` is 200 while the last reconcile succeeded; `/metrics` has
+//!   `causeway_netpeer_config_error{reason}` and `causeway_netpeer_rejected_peers{reason}`.
 //! * `check`: per peer node, whether its entries are in place; optionally TCP-probes peer pods.
 //! * `cleanup`: removes everything netpeer owns on this node.
+//!
+//! A route to a peer node's pod CIDR that netpeer did not install (the seed's `create-routes.sh`
+//! leaves one per peer node) is replaced by netpeer's own route with a warning naming it, and is
+//! then netpeer's: `cleanup` removes it with the rest (the seed's neighbour and FDB entries are in
+//! the peer cluster CIDR on the VXLAN device, so they are netpeer's anyway).
 //! * `oneshot`: the seed's `node-config` ConfigMap (flags or the ConfigMap file), applied
 //!   idempotently.
 
@@ -49,7 +57,8 @@ enum NetpeerSubcommand {
     /// table are missing, or a probe fails; rejected Nodes and MTU warnings are listed).
     Check(CheckArgs),
     /// Remove every entry netpeer owns on this node (routes with protocol 156, neighbours and FDB
-    /// entries of the peer cluster on the VXLAN device, the nft table ip causeway-netpeer).
+    /// entries of the peer cluster on the VXLAN device, the nft table ip causeway-netpeer and the
+    /// iptables-legacy chain CAUSEWAY-NETPEER).
     Cleanup(CleanupArgs),
     /// Apply the seed's node-config ConfigMap (node_ip, node_mac, node_subnet, cidr1, cidr2)
     /// once, idempotently.
@@ -352,12 +361,20 @@ async fn check(args: CheckArgs) -> anyhow::Result<()> {
         let _ = writeln!(report, "rejected: {err}");
     }
     let nat_ok = actual.nat == desired.state.nat;
-    ok &= nat_ok;
+    ok &= nat_ok && !actual.nat_leftover;
     let _ = writeln!(
         report,
-        "nat exemption table: {}",
+        "nat exemption ({}): {}",
+        actual.nat_backend,
         if nat_ok { "ok" } else { "MISSING or drifted" }
     );
+    if actual.nat_leftover {
+        let _ = writeln!(
+            report,
+            "nat exemption LEFTOVER in {}: run `causeway netpeer run` or `cleanup` to remove it",
+            actual.nat_backend.other()
+        );
+    }
     // A warning only: traffic still flows, fragmented or for small packets.
     let warnings = mtu_check(&mut dataplane, &desired, None).await?;
     for warning in &warnings {
@@ -398,9 +415,12 @@ async fn cleanup_cmd(args: CleanupArgs) -> anyhow::Result<()> {
         peer_cluster_cidr,
         vxlan_device,
     } = args;
+    // No local cluster CIDR: cleanup deletes causeway's NAT table and chain in both backends,
+    // whichever flannel uses.
     let ownership = causeway_netpeer::Ownership {
         vxlan_device,
         peer_cluster_cidrs: peer_cluster_cidr,
+        local_cluster_cidrs: Vec::new(),
     };
     let mut dataplane = NetlinkDataplane::connect()?;
     let plan = cleanup(&mut dataplane, &ownership)

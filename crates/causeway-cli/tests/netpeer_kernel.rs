@@ -13,11 +13,22 @@
 //! * a peer whose route cannot carry flannel.1's MTU + 50 gets an MTU warning (agent log and
 //!   `check`); a peer Node with another VNI is rejected by name;
 //! * a VNI or UDP-port mismatch of the local flannel.1 fails `oneshot`, `check` and `run
-//!   --dry-run` with an error naming the fix, and nothing is applied.
+//!   --dry-run` with an error naming the fix, and nothing is applied; so do a missing flannel.1
+//!   (`oneshot`, `check`) and overlapping Service CIDRs (`check`, `run`, `run --dry-run`);
+//! * flannel's masquerade in iptables-legacy: with NET_RAW, netpeer plans (`--dry-run`),
+//!   applies and cleans up its own legacy chain, jumped to first; with NET_ADMIN only it plans
+//!   its nftables table;
+//! * a route left by the seed's create-routes.sh (proto boot) is adopted with a warning and
+//!   removed by cleanup;
+//! * the agent's condition: `/readyz` and `causeway_netpeer_config_error{reason}` follow a
+//!   flannel.1 that goes missing, comes back with the wrong VNI, then right; the missing device
+//!   is logged once, not every retry; a malformed peer Node shows in
+//!   `causeway_netpeer_rejected_peers{reason}`.
 //!
 //! The peer Nodes use pod CIDRs in 10.77.0.0/16, outside cluster 2's 10.44.0.0/16, so agents of
 //! other tests on the lab's nodes reject them and program nothing for them; this test's agent
-//! (peer cluster CIDR 10.77.0.0/16) likewise ignores the lab's own Nodes.
+//! (peer cluster CIDR 10.77.0.0/16) likewise ignores the lab's own Nodes. The condition story
+//! uses 10.78.0.0/16 the same way, so the two lab stories can run at once.
 
 #![allow(
     clippy::unwrap_used,
@@ -32,6 +43,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use causeway_lab::layout::BRIDGE;
 use causeway_lab::netdev;
 use causeway_test_support::daemon::Daemon;
+use causeway_test_support::net::http_get;
 use causeway_test_support::{Lab, eventually, lab, rbac, unique_name};
 use futures::FutureExt;
 use k8s_openapi::api::core::v1::Node;
@@ -89,32 +101,37 @@ impl NodeNs {
             &["addr", "add", &cidr, "dev", "eth0"][..],
             &["link", "set", "eth0", "up"],
             &["route", "add", "default", "via", &gateway, "dev", "eth0"],
-            &[
-                "link",
-                "add",
-                DEV,
-                "address",
-                "0e:c0:76:00:00:01",
-                "mtu",
-                "1450",
-                "type",
-                "vxlan",
-                "id",
-                "1",
-                "local",
-                &ns.ip,
-                "dev",
-                "eth0",
-                "dstport",
-                "8472",
-                "nolearning",
-            ],
-            &["addr", "add", "10.76.1.0/32", "dev", DEV],
-            &["link", "set", DEV, "up"],
         ] {
             ns.ip(args);
         }
+        ns.add_flannel("1");
         ns
+    }
+
+    /// Creates `flannel.1` as flannel does, with VXLAN id `vni`.
+    fn add_flannel(&self, vni: &str) {
+        self.ip(&[
+            "link",
+            "add",
+            DEV,
+            "address",
+            "0e:c0:76:00:00:01",
+            "mtu",
+            "1450",
+            "type",
+            "vxlan",
+            "id",
+            vni,
+            "local",
+            &self.ip,
+            "dev",
+            "eth0",
+            "dstport",
+            "8472",
+            "nolearning",
+        ]);
+        self.ip(&["addr", "add", "10.76.1.0/32", "dev", DEV]);
+        self.ip(&["link", "set", DEV, "up"]);
     }
 
     /// .254 of `eth0`'s subnet (nobody answers there; no test traffic leaves the subnet).
@@ -155,10 +172,17 @@ impl NodeNs {
 
     /// Everything netpeer could touch, for before/after comparisons.
     fn snapshot(&self) -> String {
+        let missing = !self
+            .ip(&["-o", "link", "show"])
+            .contains(&format!(": {DEV}:"));
         [
             self.ip(&["-4", "route", "show", "table", "main"]),
             self.neighbours(),
-            self.fdb(),
+            if missing {
+                format!("(no {DEV})")
+            } else {
+                self.fdb()
+            },
             self.exec(&["nft", "list", "tables"]),
         ]
         .join("\n----\n")
@@ -166,12 +190,18 @@ impl NodeNs {
 
     /// `ip netns exec <ns> setpriv (only CAP_NET_ADMIN) causeway netpeer <args>`.
     fn netpeer_argv(&self, args: &[String]) -> Vec<String> {
+        self.netpeer_argv_caps("+net_admin", args)
+    }
+
+    /// [`Self::netpeer_argv`] with the capabilities `caps` (setpriv syntax, e.g. `+net_admin`).
+    fn netpeer_argv_caps(&self, caps: &str, args: &[String]) -> Vec<String> {
+        let bounding = format!("--bounding-set=-all,{caps}");
         let mut full: Vec<String> = [
             "netns",
             "exec",
             &self.name,
             "setpriv",
-            "--bounding-set=-all,+net_admin",
+            &bounding,
             "--inh-caps=-all",
             CAUSEWAY,
             "netpeer",
@@ -185,8 +215,13 @@ impl NodeNs {
 
     /// Runs a netpeer subcommand to completion; (success, stdout + stderr).
     async fn netpeer(&self, args: &[String]) -> (bool, String) {
+        self.netpeer_caps("+net_admin", args).await
+    }
+
+    /// [`Self::netpeer`] with the capabilities `caps`.
+    async fn netpeer_caps(&self, caps: &str, args: &[String]) -> (bool, String) {
         let out = tokio::process::Command::new("ip")
-            .args(self.netpeer_argv(args))
+            .args(self.netpeer_argv_caps(caps, args))
             .env("CAUSEWAY_LOG", "warn")
             .output()
             .await
@@ -236,13 +271,17 @@ async fn annotate(api: &Api<Node>, name: &str, key: &str, value: &str) {
 }
 
 fn cluster_flags(peer_kubeconfig: &str) -> Vec<String> {
+    cluster_flags_for(peer_kubeconfig, PEER_CIDR)
+}
+
+fn cluster_flags_for(peer_kubeconfig: &str, peer_cidr: &str) -> Vec<String> {
     strings(&[
         "--peer-kubeconfig",
         peer_kubeconfig,
         "--cluster-cidr",
         LOCAL_CIDR,
         "--peer-cluster-cidr",
-        PEER_CIDR,
+        peer_cidr,
         "--direct-routing",
     ])
 }
@@ -630,4 +669,451 @@ async fn vni_and_port_mismatches_apply_nothing_on_the_real_kernel() {
         .await;
     assert!(ok, "{out}");
     assert_eq!(ns.snapshot(), before_4789, "cleanup restores the namespace");
+}
+
+/// The condition story's peer cluster CIDR (apart from [`PEER_CIDR`] of the other lab story).
+const CONDITION_PEER_CIDR: &str = "10.78.0.0/16";
+
+/// The agent's admin server inside its namespace (the namespace's own loopback).
+const ADMIN: &str = "127.0.0.1:9991";
+
+async fn admin_get(ns: &NodeNs, path: &str) -> Option<String> {
+    http_get(&ns.name, ADMIN.parse().unwrap(), path).await
+}
+
+/// The value of one series in `/metrics`, e.g. `causeway_netpeer_peers`.
+fn metric(text: &str, series: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ').map(str::to_owned))
+}
+
+#[tokio::test]
+async fn agent_condition_follows_a_missing_or_wrong_flannel_1_on_the_real_kernel() {
+    let lab = lab(2).await;
+    rbac::install_for_user(&lab.client(2), PEER_RBAC, "causeway-netpeer").await;
+    let label = unique_name("nph");
+    let nodes: Api<Node> = Api::all(lab.client(2));
+    let result = AssertUnwindSafe(condition_story(&lab, &nodes, &label))
+        .catch_unwind()
+        .await;
+    let _ = nodes
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels(&format!("causeway-test={label}")),
+        )
+        .await;
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn condition_story(lab: &Lab, nodes: &Api<Node>, label: &str) {
+    let ns = NodeNs::create(true);
+    let before = ns.snapshot();
+    // A peer cluster CIDR of its own: the other story runs at the same time against the same
+    // apiserver, and each agent rejects the other's Nodes as outside its peer cluster CIDR.
+    let good = format!("{label}-good");
+    let bad = format!("{label}-bad-json");
+    nodes
+        .create(
+            &PostParams::default(),
+            &peer_node(
+                &good,
+                label,
+                "203.0.113.50",
+                1,
+                "0e:c0:77:00:00:21",
+                "10.78.21.0/24",
+            ),
+        )
+        .await
+        .unwrap();
+    let mut malformed = peer_node(
+        &bad,
+        label,
+        "203.0.113.51",
+        1,
+        "0e:c0:77:00:00:22",
+        "10.78.22.0/24",
+    );
+    malformed.metadata.annotations.as_mut().unwrap().insert(
+        "flannel.alpha.coreos.com/backend-data".to_owned(),
+        "{not json".to_owned(),
+    );
+    nodes
+        .create(&PostParams::default(), &malformed)
+        .await
+        .unwrap();
+
+    let kubeconfig = peer_kubeconfig(lab);
+    let node_name = "npk-health";
+    let mut args = strings(&[
+        "run",
+        "--node-name",
+        node_name,
+        "--admin-addr",
+        ADMIN,
+        "--resync-seconds",
+        "2",
+    ]);
+    args.extend(cluster_flags_for(&kubeconfig, CONDITION_PEER_CIDR));
+    let mut agent = Daemon::start(
+        "ip".as_ref(),
+        &unique_name("netpeer-condition"),
+        &ns.netpeer_argv(&args),
+        &[("CAUSEWAY_LOG", "info,kube=warn")],
+        lab.paths.root(),
+    );
+
+    // Healthy: ready, the good peer programmed, the malformed one counted by reason and logged
+    // by name with the fix.
+    eventually(20, "/readyz 200 and the good peer's route", || async {
+        (admin_get(&ns, "/readyz").await.is_some() && ns.routes().contains("10.78.21.0/24"))
+            .then_some(())
+    })
+    .await;
+    let metrics = admin_get(&ns, "/metrics").await.unwrap();
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"causeway_netpeer_rejected_peers{reason="malformed_backend_data"}"#
+        )
+        .as_deref(),
+        Some("1"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("causeway_netpeer_config_error{"),
+        "no configuration error yet:\n{metrics}"
+    );
+    let log = agent.log_text();
+    assert!(
+        log.contains(&format!(
+            "node {bad} has malformed annotation flannel.alpha.coreos.com/backend-data; expected JSON"
+        )),
+        "{log}"
+    );
+
+    // flannel.1 deleted: not ready, config_error{link_not_found} = 1, logged once.
+    ns.ip(&["link", "del", DEV]);
+    let missing = eventually(10, "config_error link_not_found", || async {
+        let m = admin_get(&ns, "/metrics").await?;
+        (metric(
+            &m,
+            r#"causeway_netpeer_config_error{reason="link_not_found"}"#,
+        )
+        .as_deref()
+            == Some("1"))
+        .then_some(m)
+    })
+    .await;
+    assert!(
+        admin_get(&ns, "/readyz").await.is_none(),
+        "not ready while flannel.1 is missing:\n{missing}"
+    );
+    // `check` and `oneshot` say the same through the binary, and change nothing.
+    let snapshot = ns.snapshot();
+    let mut check = strings(&["check"]);
+    check.extend(cluster_flags_for(&kubeconfig, CONDITION_PEER_CIDR));
+    let (ok, report) = ns.netpeer(&check).await;
+    assert!(!ok, "{report}");
+    assert!(
+        report.contains("network device flannel.1 not found on this node; flannel creates it when it starts: check that flannel runs on this node"),
+        "{report}"
+    );
+    assert_eq!(ns.snapshot(), snapshot, "check changed nothing");
+    // Two resyncs (2 s each) later, still one log line about it.
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let log = agent.log_text();
+    let lines = lines_with(&log, "network device flannel.1 not found");
+    assert_eq!(lines.len(), 1, "logged once, not every retry:\n{log}");
+    assert!(
+        lines[0].contains(&format!("netpeer cannot peer node {node_name}:"))
+            && lines[0].contains("--vxlan-device"),
+        "names the node and the fix: {}",
+        lines[0]
+    );
+    assert!(admin_get(&ns, "/readyz").await.is_none());
+
+    // Recreated with the wrong VNI: another configuration error, still not ready.
+    ns.add_flannel("2");
+    let metrics = eventually(10, "config_error local_vni_mismatch", || async {
+        let m = admin_get(&ns, "/metrics").await?;
+        (metric(
+            &m,
+            r#"causeway_netpeer_config_error{reason="local_vni_mismatch"}"#,
+        )
+        .as_deref()
+            == Some("1"))
+        .then_some(m)
+    })
+    .await;
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"causeway_netpeer_config_error{reason="link_not_found"}"#
+        )
+        .as_deref(),
+        Some("0"),
+        "{metrics}"
+    );
+    assert!(admin_get(&ns, "/readyz").await.is_none());
+    assert!(
+        agent
+            .log_text()
+            .contains("flannel.1 on this node uses VXLAN VNI 2 but --vni is 1"),
+        "{}",
+        agent.log_text()
+    );
+    assert!(ns.routes().is_empty(), "nothing applied:\n{}", ns.routes());
+
+    // Fixed: ready again, entries back, the condition cleared.
+    ns.ip(&["link", "del", DEV]);
+    ns.add_flannel("1");
+    eventually(10, "/readyz 200 again with the route back", || async {
+        (admin_get(&ns, "/readyz").await.is_some() && ns.routes().contains("10.78.21.0/24"))
+            .then_some(())
+    })
+    .await;
+    let metrics = admin_get(&ns, "/metrics").await.unwrap();
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"causeway_netpeer_config_error{reason="local_vni_mismatch"}"#
+        )
+        .as_deref(),
+        Some("0"),
+        "{metrics}"
+    );
+    assert!(
+        agent
+            .log_text()
+            .contains("netpeer reconcile succeeded again")
+    );
+
+    let status = agent.terminate().await;
+    assert!(status.is_some_and(|s| s.success()), "{}", agent.log_text());
+    let (ok, out) = ns
+        .netpeer(&strings(&[
+            "cleanup",
+            "--peer-cluster-cidr",
+            CONDITION_PEER_CIDR,
+        ]))
+        .await;
+    assert!(ok, "{out}");
+    assert_eq!(ns.snapshot(), before, "cleanup restores the namespace");
+}
+
+#[tokio::test]
+async fn missing_flannel_1_and_overlapping_service_cidrs_apply_nothing() {
+    let ns = NodeNs::create(false);
+    ns.ip(&["link", "del", DEV]);
+    let before = ns.snapshot();
+    for extra in [&[][..], &["--dry-run"]] {
+        let mut args = seed_args();
+        args.extend(strings(extra));
+        let (ok, out) = ns.netpeer(&args).await;
+        assert!(!ok, "{extra:?}: {out}");
+        assert!(
+            out.contains(
+                "network device flannel.1 not found on this node; flannel creates it when it starts"
+            ) && out.contains("--vxlan-device")
+                && out.contains("nothing was changed"),
+            "{extra:?}: {out}"
+        );
+        assert_eq!(ns.snapshot(), before, "{extra:?}: nothing applied");
+    }
+
+    // Overlapping Service CIDRs are refused before any peer cluster access or kernel change.
+    let overlap = [
+        "--peer-kubeconfig",
+        "/nonexistent/peer.kubeconfig",
+        "--cluster-cidr",
+        LOCAL_CIDR,
+        "--peer-cluster-cidr",
+        PEER_CIDR,
+        "--local-service-cidr",
+        "10.96.0.0/12",
+        "--peer-service-cidr",
+        "10.100.0.0/16",
+    ];
+    for sub in [
+        &["check"][..],
+        &["run", "--node-name", "n"],
+        &["run", "--node-name", "n", "--dry-run"],
+    ] {
+        let mut args = strings(sub);
+        args.extend(strings(&overlap));
+        let (ok, out) = ns.netpeer(&args).await;
+        assert!(!ok, "{sub:?}: {out}");
+        assert!(
+            out.contains(
+                "local service CIDR 10.96.0.0/12 overlaps peer service CIDR 10.100.0.0/16"
+            ) && out.contains("--peer-service-cidr")
+                && out.contains("nothing was changed"),
+            "{sub:?}: {out}"
+        );
+        assert!(
+            !out.contains("peer.kubeconfig"),
+            "{sub:?}: failed before reading it: {out}"
+        );
+        assert_eq!(ns.snapshot(), before, "{sub:?}: nothing applied");
+    }
+}
+
+#[tokio::test]
+async fn a_route_left_by_create_routes_sh_is_adopted_and_cleaned_up() {
+    let ns = NodeNs::create(false);
+    let before_seed = ns.snapshot();
+    // What the seed's create-routes.sh leaves for one peer node (its `ip route add` is proto boot).
+    ns.ip(&[
+        "neigh",
+        "add",
+        "10.77.1.0",
+        "lladdr",
+        "0e:c0:77:00:00:01",
+        "dev",
+        DEV,
+        "nud",
+        "permanent",
+    ]);
+    ns.exec(&[
+        "bridge",
+        "fdb",
+        "append",
+        "0e:c0:77:00:00:01",
+        "dev",
+        DEV,
+        "dst",
+        "203.0.113.10",
+        "self",
+        "permanent",
+    ]);
+    ns.ip(&[
+        "route",
+        "add",
+        "10.77.1.0/24",
+        "via",
+        "10.77.1.0",
+        "dev",
+        DEV,
+        "onlink",
+    ]);
+
+    let (ok, out) = ns.netpeer(&seed_args()).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(
+            "route adopt 10.77.1.0/24 via 10.77.1.0 dev flannel.1 onlink proto boot (not causeway's"
+        ) && out.contains("route add 10.77.1.0/24 via 10.77.1.0 dev flannel.1 onlink proto 156"),
+        "{out}"
+    );
+    assert!(
+        out.contains("replaced a route to a peer pod CIDR that causeway did not install"),
+        "warned:\n{out}"
+    );
+    let routes = ns.ip(&["-4", "route", "show", "10.77.1.0/24"]);
+    assert_eq!(
+        routes.trim(),
+        "10.77.1.0/24 via 10.77.1.0 dev flannel.1 proto 156 onlink",
+        "one route, causeway's"
+    );
+    let (ok, out) = ns.netpeer(&seed_args()).await;
+    assert!(ok && out.trim() == "no changes", "{out}");
+
+    // Cleanup removes the adopted route with the rest: the node is as before the seed's script.
+    let (ok, out) = ns
+        .netpeer(&strings(&["cleanup", "--peer-cluster-cidr", PEER_CIDR]))
+        .await;
+    assert!(ok, "{out}");
+    assert_eq!(
+        ns.snapshot(),
+        before_seed,
+        "no seed leftovers after cleanup"
+    );
+}
+
+/// iptables-legacy opens a raw socket: the agent needs `NET_RAW` besides `NET_ADMIN` to keep
+/// its own legacy chain.
+const LEGACY_CAPS: &str = "+net_admin,+net_raw";
+
+#[tokio::test]
+async fn legacy_masquerade_gets_the_legacy_chain_through_the_binary() {
+    let ns = NodeNs::create(false);
+    // flannel's masquerade through iptables-legacy (the local cluster is 10.76.0.0/16).
+    ns.exec(&[
+        "iptables-legacy",
+        "-t",
+        "nat",
+        "-A",
+        "POSTROUTING",
+        "-s",
+        LOCAL_CIDR,
+        "!",
+        "-d",
+        LOCAL_CIDR,
+        "-j",
+        "MASQUERADE",
+    ]);
+    let legacy_rules = || ns.exec(&["iptables-legacy", "-t", "nat", "-S"]);
+    let before = (ns.snapshot(), legacy_rules());
+    let mut dry = seed_args();
+    dry.push("--dry-run".to_owned());
+
+    // With NET_ADMIN only, iptables-legacy is refused: netpeer plans its nftables table, whose
+    // null SNAT also beats legacy masquerade (tests/legacy_iptables.rs in causeway-netpeer).
+    let (ok, out) = ns.netpeer(&dry).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("nft apply table ip causeway-netpeer (2 exemptions)"),
+        "{out}"
+    );
+
+    // With NET_RAW too: the legacy chain, planned by --dry-run, applied, idempotent, cleaned.
+    let (ok, out) = ns.netpeer_caps(LEGACY_CAPS, &dry).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("iptables-legacy apply chain CAUSEWAY-NETPEER in table nat (jumped to first from POSTROUTING) (2 exemptions)")
+            && !out.contains("nft apply"),
+        "--dry-run plans the legacy chain:\n{out}"
+    );
+    assert_eq!((ns.snapshot(), legacy_rules()), before, "dry run");
+
+    let (ok, out) = ns.netpeer_caps(LEGACY_CAPS, &seed_args()).await;
+    assert!(ok, "{out}");
+    let rules = legacy_rules();
+    let postrouting: Vec<&str> = lines_with(&rules, "-A POSTROUTING");
+    assert_eq!(
+        postrouting[0], "-A POSTROUTING -j CAUSEWAY-NETPEER",
+        "{rules}"
+    );
+    assert!(
+        rules.contains(&format!(
+            "-A CAUSEWAY-NETPEER -s {LOCAL_CIDR} -d {PEER_CIDR} -m comment --comment causeway-netpeer -j ACCEPT"
+        )),
+        "{rules}"
+    );
+    assert!(
+        !ns.exec(&["nft", "list", "tables"])
+            .contains("causeway-netpeer"),
+        "no nftables table on a legacy node"
+    );
+    let (ok, out) = ns.netpeer_caps(LEGACY_CAPS, &seed_args()).await;
+    assert!(ok && out.trim() == "no changes", "{out}");
+
+    let (ok, out) = ns
+        .netpeer_caps(
+            LEGACY_CAPS,
+            &strings(&["cleanup", "--peer-cluster-cidr", PEER_CIDR]),
+        )
+        .await;
+    assert!(
+        ok && out.contains("iptables-legacy delete chain CAUSEWAY-NETPEER"),
+        "{out}"
+    );
+    assert_eq!(
+        (ns.snapshot(), legacy_rules()),
+        before,
+        "cleanup restores the namespace"
+    );
 }

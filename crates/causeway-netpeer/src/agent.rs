@@ -6,7 +6,9 @@
 //! [`parse_peers`] + [`desired_state`] → a `watch` channel → [`keep_reconciled`] on the
 //! [`NetlinkDataplane`] (link events, desired-state changes and a periodic resync all reconcile).
 //! Nothing touches the dataplane before the first complete list, so a restarting agent never
-//! flushes entries it is about to re-add. Readiness is raised after that first list.
+//! flushes entries it is about to re-add. Readiness ([`crate::health`]) is raised once that
+//! first list is done and the last reconcile succeeded; it drops while a reconcile fails (e.g.
+//! `flannel.1` missing, VNI mismatch) and comes back once the node is fixed.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use k8s_openapi::api::core::v1::Node;
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
@@ -25,6 +28,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::dataplane::NetlinkDataplane;
 use crate::desired::{Desired, LocalConfig, desired_state};
 use crate::error::{Error, Result};
+use crate::health::{Health, ReasonLabel, set_rejected};
 use crate::index::PeerIndex;
 use crate::peer::parse_peers;
 use crate::watch::keep_reconciled;
@@ -34,8 +38,14 @@ use crate::watch::keep_reconciled;
 pub struct Metrics {
     /// Peer nodes with entries in the desired state.
     pub peers: Gauge,
-    /// Peer nodes rejected (bad annotations, overlapping or foreign CIDRs, VNI mismatch).
-    pub rejected_peers: Gauge,
+    /// Peer nodes rejected, per reason (bad annotations, overlapping or foreign CIDRs, VNI
+    /// mismatch); each rejected Node is logged by name with the fix.
+    pub rejected_peers: Family<ReasonLabel, Gauge>,
+    /// 1 for the reason of this node's current configuration error (missing `flannel.1`, VNI or
+    /// UDP port mismatch, no firewall tool), 0 for past ones.
+    pub config_error: Family<ReasonLabel, Gauge>,
+    /// Failed reconciles, per reason.
+    pub reconcile_errors: Family<ReasonLabel, Counter>,
     /// Completed lists of the peer cluster's Nodes.
     pub relists: Counter,
     /// Errors of the peer Node watch (each followed by a backoff and a re-list).
@@ -51,8 +61,18 @@ impl Metrics {
         registry.register("peers", "Peer nodes in the desired state", m.peers.clone());
         registry.register(
             "rejected_peers",
-            "Peer nodes rejected by validation",
+            "Peer nodes rejected by validation, per reason (see the agent log for each node and the fix)",
             m.rejected_peers.clone(),
+        );
+        registry.register(
+            "config_error",
+            "1 while this node's configuration keeps netpeer from reconciling, per reason (see the agent log for the fix)",
+            m.config_error.clone(),
+        );
+        registry.register(
+            "reconcile_errors",
+            "Failed reconciles, per reason",
+            m.reconcile_errors.clone(),
         );
         registry.register(
             "relists",
@@ -123,6 +143,13 @@ pub async fn run(
     } = config;
     // Fails early on overlapping cluster CIDRs, before any watch.
     desired_state(&local, Vec::new())?;
+    let health = Health::new(
+        &node_name,
+        ready,
+        metrics.config_error.clone(),
+        metrics.reconcile_errors.clone(),
+    );
+    let mut rejected_reasons = BTreeSet::new();
     let api: Api<Node> = Api::all(peer);
     let mut events = watcher(api, watcher::Config::default())
         .default_backoff()
@@ -162,9 +189,11 @@ pub async fn run(
         metrics
             .peers
             .set(i64::try_from(accepted).unwrap_or(i64::MAX));
-        metrics
-            .rejected_peers
-            .set(i64::try_from(desired.rejected.len()).unwrap_or(i64::MAX));
+        set_rejected(
+            &metrics.rejected_peers,
+            &desired.rejected,
+            &mut rejected_reasons,
+        );
         if let Some(tx) = &sender {
             let modified = tx.send_if_modified(|current| {
                 if current.state == desired.state {
@@ -182,15 +211,16 @@ pub async fn run(
         let (tx, rx) = watch::channel(Arc::clone(&desired));
         metrics.desired_updates.inc();
         let span = info_span!("reconciler", node = %node_name);
+        let reconciler_health = health.clone();
         reconciler = Some(tokio::spawn(
             async move {
                 let mut dataplane = NetlinkDataplane::connect()?;
-                keep_reconciled(&mut dataplane, rx, resync).await
+                keep_reconciled(&mut dataplane, rx, resync, &reconciler_health).await
             }
             .instrument(span),
         ));
         sender = Some(tx);
-        let _ = ready.send(true);
+        health.listed();
         info!(node = %node_name, peers = accepted, "peer nodes synced; reconciling");
     }
 }

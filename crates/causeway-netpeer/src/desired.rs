@@ -61,6 +61,7 @@ impl LocalConfig {
         Ownership {
             vxlan_device: self.vxlan_device.clone(),
             peer_cluster_cidrs: self.peer_cluster_cidrs.clone(),
+            local_cluster_cidrs: self.local_cluster_cidrs.clone(),
         }
     }
 

@@ -3,7 +3,9 @@
 //! Objects that exist exactly as desired produce nothing, so a converged node yields an empty
 //! plan. An object at the same key with different content becomes a replacement. Actual objects
 //! that are not desired are removed only if causeway owns them (see [`Ownership`]); everything
-//! else on the node (flannel's own entries, other routes) is invisible to the plan.
+//! else on the node (flannel's own entries, other routes) is left alone. The one exception: a
+//! foreign route at the destination of a route causeway adds (the seed's `create-routes.sh`
+//! leaves such routes) is replaced by the add and listed in [`Plan::adopted`].
 //!
 //! Every lookup goes through a map keyed like the kernel's tables ((device, address) for
 //! neighbours, destination for routes), so a diff is O(n log n) in the number of peers: a no-op
@@ -29,16 +31,27 @@ pub fn diff(desired: &NetState, actual: &NetState, ownership: &Ownership) -> Pla
         .collect();
     let fdb = diff_fdb(desired, actual, ownership, &owned_macs);
     let routes = diff_routes(desired, actual);
-    let nat = match (&desired.nat, &actual.nat) {
-        (Some(want), Some(have)) if want == have => None,
-        (Some(want), _) => Some(NatChange::Apply(want.clone())),
-        (None, Some(_)) => Some(NatChange::Delete),
-        (None, None) => None,
-    };
+    let backend = actual.nat_backend;
+    let mut nat = Vec::new();
+    match (&desired.nat, &actual.nat) {
+        (Some(want), Some(have)) if want == have => {}
+        (Some(want), _) => nat.push((backend, NatChange::Apply(want.clone()))),
+        (None, Some(_)) => nat.push((backend, NatChange::Delete)),
+        (None, None) => {}
+    }
+    if actual.nat_leftover {
+        nat.push((backend.other(), NatChange::Delete));
+    }
+    let adopted = routes
+        .add
+        .iter()
+        .filter_map(|r| actual.foreign_routes.get(&r.dst).cloned())
+        .collect();
     Plan {
         neighbours,
         fdb,
         routes,
+        adopted,
         nat,
     }
 }

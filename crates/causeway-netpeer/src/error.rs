@@ -130,7 +130,7 @@ pub enum Error {
     },
     /// Two of the configured CIDRs (pod or Service, local or peer) overlap.
     #[error(
-        "{first} {first_cidr} overlaps {second} {second_cidr}; cross-cluster routing needs disjoint pod and Service CIDRs in both clusters"
+        "{first} {first_cidr} overlaps {second} {second_cidr}; cross-cluster routing needs disjoint pod and Service CIDRs in both clusters: check --cluster-cidr, --peer-cluster-cidr, --local-service-cidr and --peer-service-cidr, and if they are right re-address one cluster (flannel's Network, kube-apiserver's --service-cluster-ip-range); nothing was changed"
     )]
     CidrOverlap {
         /// What the first CIDR is, e.g. "local service CIDR".
@@ -169,7 +169,9 @@ pub enum Error {
         expected: &'static str,
     },
     /// The VXLAN device does not exist (flannel not running yet, or being recreated).
-    #[error("network device {name} not found; is flannel running on this node?")]
+    #[error(
+        "network device {name} not found on this node; flannel creates it when it starts: check that flannel runs on this node and uses the VXLAN backend, or pass flannel's device with --vxlan-device (flannel.<VNI>); nothing was changed"
+    )]
     LinkNotFound {
         /// Device name.
         name: String,
@@ -224,6 +226,23 @@ pub enum Error {
     /// The reconciler task panicked or was cancelled.
     #[error("the netpeer reconciler task stopped")]
     ReconcilerStopped(#[source] Box<tokio::task::JoinError>),
+    /// An `iptables-legacy-save` / `iptables-legacy-restore` run failed.
+    #[error("iptables-legacy request failed: {operation}: {detail}")]
+    Iptables {
+        /// What was being done.
+        operation: &'static str,
+        /// The program's error output (or why it could not run).
+        detail: String,
+    },
+    /// Neither `nft` nor `iptables-legacy` can hold the NAT exemption.
+    #[error(
+        "no firewall tool for the NAT exemption on this node: `nft` is not in PATH{}; use the full causeway image (it ships nft and iptables-legacy) or install nftables; nothing was changed",
+        if *legacy_masquerade { " and the legacy nat table cannot be read (iptables-legacy-save/-restore missing, or refused without CAP_NET_RAW)" } else { " and flannel's masquerade is not in iptables-legacy" }
+    )]
+    NoNatTool {
+        /// A legacy `nat` table exists but iptables-legacy is missing.
+        legacy_masquerade: bool,
+    },
     /// An nftables batch or listing failed.
     #[error("nftables request failed: {operation}")]
     Nftables {
@@ -236,12 +255,17 @@ pub enum Error {
 }
 
 impl Error {
-    /// True for errors an operator must fix in flannel's or netpeer's configuration (retrying
-    /// soon cannot help; a recreated device is still picked up at once by the link watch).
+    /// True for errors an operator must fix on the node (flannel's device, netpeer's flags, the
+    /// image): retrying soon cannot help, so the agent reports them as a condition and retries
+    /// on resync; a created or recreated device is still picked up at once by the link watch.
     pub fn is_config(&self) -> bool {
         matches!(
             self,
-            Self::NotVxlan { .. } | Self::LocalVniMismatch { .. } | Self::VxlanPortMismatch { .. }
+            Self::LinkNotFound { .. }
+                | Self::NotVxlan { .. }
+                | Self::LocalVniMismatch { .. }
+                | Self::VxlanPortMismatch { .. }
+                | Self::NoNatTool { .. }
         )
     }
 
@@ -270,6 +294,8 @@ impl Error {
             Self::Netlink { .. } => "netlink",
             Self::NetlinkSocket(_) => "netlink_socket",
             Self::Nftables { .. } => "nftables",
+            Self::Iptables { .. } => "iptables_legacy",
+            Self::NoNatTool { .. } => "no_nat_tool",
             Self::WatchEnded => "watch_ended",
             Self::ReconcilerStopped(_) => "reconciler_stopped",
         }

@@ -12,10 +12,15 @@
 //!    netpeer may see).
 //! 4. [`diff`]: desired + actual + [`Ownership`] → [`Plan`], touching only causeway's objects
 //!    (routes with protocol [`ROUTE_PROTOCOL`], neighbours in the peer cluster CIDR on the VXLAN
-//!    device, their FDB entries, the `ip causeway-netpeer` nft table).
-//! 5. [`Dataplane::apply`]: the plan → netlink messages and one nft batch.
+//!    device, their FDB entries, the `ip causeway-netpeer` nft table or, where flannel masquerades
+//!    with iptables-legacy, the `CAUSEWAY-NETPEER` legacy chain: [`firewall`] detects which).
+//! 5. [`Dataplane::apply`]: the plan → netlink messages and one nft batch or legacy restore.
 //!
-//! [`reconcile`] runs 3–5; [`watch`] re-runs it when `flannel.1` is recreated. [`agent`] feeds
+//! [`reconcile`] runs 3–5; [`watch`] re-runs it when `flannel.1` is recreated (backing off and
+//! logging each distinct failure once); [`health`] turns rejected peers and reconcile outcomes
+//! into metrics and readiness (`/readyz` false while a node configuration error persists).
+//! A foreign route at a destination causeway adds (the seed's `create-routes.sh`) is adopted
+//! with a warning. [`agent`] feeds
 //! step 1 from a watch on the peer cluster's Nodes through the [`index`]; [`check`] reports per
 //! peer node what is in place. [`link::mtu_warnings`] flags VXLAN peers whose route cannot carry
 //! `flannel.1`'s MTU plus the VXLAN overhead (a warning; nothing is refused).
@@ -26,7 +31,10 @@ pub mod dataplane;
 pub mod desired;
 pub mod diff;
 pub mod error;
+pub mod firewall;
+pub mod health;
 pub mod index;
+pub mod iptables;
 pub mod link;
 pub mod mac;
 pub mod nat;

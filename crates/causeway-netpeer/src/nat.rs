@@ -1,5 +1,6 @@
 //! NAT exemption in causeway's own nftables table: [`NatRules`] in, one atomic `nft -j -f` batch
-//! out; and the reverse, `nft -j list table` back to [`NatRules`].
+//! out; and the reverse, `nft -j list table` back to [`NatRules`]. Used unless the node's flannel
+//! masquerades with iptables-legacy ([`crate::firewall`] detects it; then [`crate::iptables`]).
 //!
 //! # Why a null SNAT and not `accept`
 //!
@@ -15,7 +16,9 @@
 //! (legacy iptables' nat table included: it registers on the same NAT hook list). The receiver
 //! sees the sender's pod IP. (A `RETURN` in a user chain jumped to from `POSTROUTING` also fails:
 //! it returns into `POSTROUTING`, which then jumps to flannel's masquerade; iptables `ACCEPT`
-//! works but needs the backend flannel uses, whereas the null binding works for both.)
+//! works but needs the backend flannel uses, whereas the null binding works for both. The
+//! issue asks for causeway's own legacy chain where flannel uses iptables-legacy, so such nodes
+//! get [`crate::iptables`]; `tests/legacy_iptables.rs` checks both against legacy masquerade.)
 //!
 //! The table is `ip causeway-netpeer`; causeway owns all of it. Every apply is one transaction
 //! (`add table; delete table; add table; add chain; add rule…`), so it is atomic, repairs any

@@ -1,11 +1,13 @@
 //! A [`Plan`]: the changes [`diff`](crate::diff) found, in the order a dataplane applies them.
 //!
-//! Writes first (neighbour → FDB → route, all with replace semantics), then the NAT table, then
+//! Writes first (neighbour → FDB → route, all with replace semantics), then the NAT exemption
+//! (nftables table or iptables-legacy chain, see [`crate::firewall`]), then
 //! removals in reverse (route → FDB → neighbour). `Display` prints one `ip`/`bridge`/`nft`-like
 //! line per change for `--dry-run`.
 
 use std::fmt;
 
+use crate::firewall::NatBackend;
 use crate::state::{FdbEntry, NatRules, Neighbour, Route};
 
 /// Adds, replacements (old, new) and removals of one kind of object.
@@ -43,7 +45,7 @@ impl<T> Changes<T> {
     }
 }
 
-/// What to do with causeway's NAT-exemption table.
+/// What to do with causeway's NAT-exemption table (nftables) or chain (iptables-legacy).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NatChange {
     /// Create the table if needed and make the chain hold exactly these exemptions (one batch).
@@ -61,8 +63,13 @@ pub struct Plan {
     pub fdb: Changes<FdbEntry>,
     /// Route changes.
     pub routes: Changes<Route>,
-    /// NAT table change, if any.
-    pub nat: Option<NatChange>,
+    /// Routes that are not causeway's (e.g. left by the seed's `create-routes.sh`) at the
+    /// destination of a route this plan adds: the add replaces them (same metric) and causeway
+    /// owns the destination from then on. As `ip route` prints them; informational.
+    pub adopted: Vec<String>,
+    /// NAT changes, each in one backend: the detected backend first, then a leftover deletion
+    /// in the other one.
+    pub nat: Vec<(NatBackend, NatChange)>,
 }
 
 impl Plan {
@@ -71,7 +78,7 @@ impl Plan {
         self.neighbours.is_empty()
             && self.fdb.is_empty()
             && self.routes.is_empty()
-            && self.nat.is_none()
+            && self.nat.is_empty()
     }
 
     /// Number of individual changes (a NAT apply counts once).
@@ -89,7 +96,7 @@ impl Plan {
             self.routes.add.len(),
             self.routes.replace.len(),
             self.routes.remove.len(),
-        ) + usize::from(self.nat.is_some())
+        ) + self.nat.len()
     }
 }
 
@@ -100,21 +107,31 @@ impl fmt::Display for Plan {
         }
         write_writes(f, "neigh", &self.neighbours)?;
         write_writes(f, "fdb", &self.fdb)?;
+        for route in &self.adopted {
+            writeln!(
+                f,
+                "route adopt {route} (not causeway's; replaced by its route below)"
+            )?;
+        }
         write_writes(f, "route", &self.routes)?;
-        match &self.nat {
-            Some(NatChange::Apply(rules)) => {
-                writeln!(
-                    f,
-                    "nft apply table ip {} ({} exemptions)",
-                    crate::nat::TABLE,
-                    rules.len()
-                )?;
-                for rule in rules {
-                    writeln!(f, "  no masquerade {rule}")?;
+        for (backend, change) in &self.nat {
+            let object = match backend {
+                NatBackend::Nftables => format!("nft {{}} table ip {}", crate::nat::TABLE),
+                NatBackend::IptablesLegacy => format!(
+                    "iptables-legacy {{}} chain {} in table nat (jumped to first from POSTROUTING)",
+                    crate::iptables::CHAIN
+                ),
+            };
+            match change {
+                NatChange::Apply(rules) => {
+                    let line = object.replace("{}", "apply");
+                    writeln!(f, "{line} ({} exemptions)", rules.len())?;
+                    for rule in rules {
+                        writeln!(f, "  no masquerade {rule}")?;
+                    }
                 }
+                NatChange::Delete => writeln!(f, "{}", object.replace("{}", "delete"))?,
             }
-            Some(NatChange::Delete) => writeln!(f, "nft delete table ip {}", crate::nat::TABLE)?,
-            None => {}
         }
         write_removes(f, "route", &self.routes)?;
         write_removes(f, "fdb", &self.fdb)?;

@@ -9,12 +9,13 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::dataplane::Dataplane;
 use crate::desired::Desired;
 use crate::diff::{diff, removal};
 use crate::error::{Error, Result};
+use crate::firewall::NatBackend;
 use crate::link::{MtuWarning, check_link, mtu_warnings};
 use crate::plan::{NatChange, Plan};
 use crate::state::Ownership;
@@ -58,6 +59,14 @@ pub async fn reconcile_once<D: Dataplane>(dataplane: &mut D, desired: &Desired) 
         return Ok(plan);
     }
     dataplane.apply(&plan).await?;
+    for route in &plan.adopted {
+        warn!(
+            route = %route,
+            "replaced a route to a peer pod CIDR that causeway did not install (e.g. left by the \
+             seed's create-routes.sh); causeway owns this destination now and `causeway netpeer \
+             cleanup` removes it"
+        );
+    }
     info!(changes = plan.len(), "netpeer state reconciled");
     Ok(plan)
 }
@@ -65,12 +74,15 @@ pub async fn reconcile_once<D: Dataplane>(dataplane: &mut D, desired: &Desired) 
 /// Removes everything causeway owns under `ownership` and returns what was removed.
 ///
 /// When the VXLAN device is gone, the kernel already dropped its neighbours, FDB entries and
-/// routes; only the NAT table is deleted then.
+/// routes; only the NAT table and chain are deleted then (each a no-op when absent).
 pub async fn cleanup<D: Dataplane>(dataplane: &mut D, ownership: &Ownership) -> Result<Plan> {
     let plan = match dataplane.read(ownership).await {
         Ok(actual) => removal(&actual, ownership),
         Err(Error::LinkNotFound { .. }) => Plan {
-            nat: Some(NatChange::Delete),
+            nat: vec![
+                (NatBackend::Nftables, NatChange::Delete),
+                (NatBackend::IptablesLegacy, NatChange::Delete),
+            ],
             ..Plan::default()
         },
         Err(err) => return Err(err),

@@ -4,12 +4,13 @@
 //! reads one back from the kernel; [`diff`](crate::diff) compares the two under an [`Ownership`]
 //! that says which actual objects causeway may touch.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
+use crate::firewall::NatBackend;
 use crate::mac::MacAddr;
 
 /// Route protocol number (`ip route … proto 156`) that tags every route causeway installs.
@@ -85,8 +86,20 @@ pub struct NetState {
     pub fdb: BTreeSet<FdbEntry>,
     /// Routes.
     pub routes: BTreeSet<Route>,
-    /// NAT exemptions; `None` in an actual state means causeway's table does not exist.
+    /// NAT exemptions; `None` in an actual state means causeway's table/chain does not exist in
+    /// `nat_backend`.
     pub nat: Option<NatRules>,
+    /// Actual state: the firewall backend the node's flannel masquerade calls for, where `nat`
+    /// was read (see [`crate::firewall`]). Ignored in a desired state.
+    pub nat_backend: NatBackend,
+    /// Actual state: causeway's table/chain also exists in the other backend (a leftover, e.g.
+    /// flannel switched backends). Ignored in a desired state.
+    pub nat_leftover: bool,
+    /// Actual state: main-table routes into a peer cluster CIDR that are not causeway's (e.g.
+    /// left by the seed's `create-routes.sh`), by destination, as `ip route` prints them. A
+    /// desired route to the same destination replaces such a route (it is adopted, with a
+    /// warning). Ignored in a desired state.
+    pub foreign_routes: BTreeMap<Ipv4Net, String>,
 }
 
 /// Which actual objects causeway owns (may replace or remove).
@@ -96,13 +109,16 @@ pub struct NetState {
 ///   (flannel's own neighbours are in the local cluster CIDR);
 /// * FDB entries: entries on `vxlan_device` whose MAC belongs to an owned neighbour (removal runs
 ///   route → FDB → neighbour, so a half-finished removal is finished by the next run);
-/// * NAT: causeway's own nftables table.
+/// * NAT: causeway's own nftables table and its own iptables-legacy chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ownership {
     /// The VXLAN device, e.g. `flannel.1`.
     pub vxlan_device: String,
     /// Peer cluster CIDRs.
     pub peer_cluster_cidrs: Vec<Ipv4Net>,
+    /// Local cluster CIDRs: not owned, but they tell flannel's masquerade rule (its source) from
+    /// others when detecting the firewall backend ([`crate::firewall`]). May be empty (cleanup).
+    pub local_cluster_cidrs: Vec<Ipv4Net>,
 }
 
 impl Ownership {

@@ -5,6 +5,9 @@
 //! drops every neighbour, FDB entry and route on it. [`LinkWatcher`] sees the `RTM_NEWLINK` /
 //! `RTM_DELLINK` messages for that name and [`keep_reconciled`] re-applies right away.
 //!
+//! Every outcome goes to a [`Health`] (metrics, readiness); failures back off ([`retry_delay`])
+//! and are logged once per distinct message.
+//!
 //! After the first successful reconcile, and after every one that wrote FDB entries, the VXLAN
 //! peers concerned get a path-MTU check ([`mtu_check`]); each finding is logged as a warning.
 
@@ -20,11 +23,12 @@ use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::link::{LinkAttribute, LinkMessage};
 use tokio::sync::watch;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::dataplane::Dataplane;
 use crate::desired::Desired;
 use crate::error::{Error, Result};
+use crate::health::Health;
 use crate::plan::Plan;
 use crate::reconcile::{mtu_check, reconcile_once};
 
@@ -86,27 +90,53 @@ fn is_named(link: &LinkMessage, name: &str) -> bool {
         .any(|a| matches!(a, LinkAttribute::IfName(n) if n == name))
 }
 
-/// Delay before retrying a failed reconcile.
+/// Delay before the first retry of a failed reconcile.
 pub const RETRY: Duration = Duration::from_millis(500);
+
+/// Longest delay between retries of a transient failure.
+pub const MAX_RETRY: Duration = Duration::from_secs(30);
+
+/// Delay after the `failures`-th consecutive failure: [`RETRY`] doubled per failure, at most
+/// [`MAX_RETRY`] and `resync`; a configuration error waits `resync` (an operator must act; the
+/// link watch and a desired-state change still wake the reconciler at once). Pure.
+pub fn retry_delay(failures: u32, config_error: bool, resync: Duration) -> Duration {
+    if config_error {
+        return resync;
+    }
+    let doubled = RETRY.saturating_mul(1 << failures.saturating_sub(1).min(10));
+    doubled.min(MAX_RETRY).min(resync)
+}
 
 /// Keeps the node reconciled until the desired-state sender is dropped.
 ///
 /// Reconciles at start, on every link event for the VXLAN device, on every desired-state update,
-/// every `resync`, and [`RETRY`] after a failure (e.g. device recreated but still down). A
-/// configuration error (VNI or UDP port mismatch) is logged as an error and retried every
-/// `resync`, or at once when the device changes.
+/// every `resync`, and after a failure with [`retry_delay`]. Every outcome goes to `health`. A
+/// failure is logged when its message differs from the last one logged (a configuration error as
+/// an error naming this node and the fix, anything else as a warning), so a missing `flannel.1`
+/// is logged once, not every retry; recovery is logged once too.
 pub async fn keep_reconciled<D: Dataplane>(
     dataplane: &mut D,
     mut desired: watch::Receiver<Arc<Desired>>,
     resync: Duration,
+    health: &Health,
 ) -> Result<()> {
     let device = desired.borrow().ownership.vxlan_device.clone();
+    let node = health.node().to_owned();
     let mut links = watch_link(&device)?;
     let mut mtu_checked = false;
+    let mut failures: u32 = 0;
+    let mut last_logged: Option<String> = None;
     loop {
         let current = Arc::clone(&desired.borrow_and_update());
-        let wait = match reconcile_once(dataplane, &current).await {
+        let outcome = reconcile_once(dataplane, &current).await;
+        health.reconciled(outcome.as_ref().map(|_| ()));
+        let wait = match outcome {
             Ok(plan) => {
+                if failures > 0 {
+                    info!(node = %node, failures, "netpeer reconcile succeeded again");
+                }
+                failures = 0;
+                last_logged = None;
                 let only = mtu_checked.then(|| fdb_destinations(&plan));
                 if only.as_ref().is_none_or(|o| !o.is_empty()) {
                     warn_mtu(dataplane, &current, only.as_ref()).await;
@@ -114,20 +144,28 @@ pub async fn keep_reconciled<D: Dataplane>(
                 }
                 resync
             }
-            Err(err) if err.is_config() => {
-                error!(
-                    error = &err as &dyn std::error::Error,
-                    reason = err.metric_label(),
-                    "netpeer cannot peer this node; nothing was changed"
-                );
-                resync
-            }
             Err(err) => {
-                warn!(
-                    error = &err as &dyn std::error::Error,
-                    "netpeer reconcile failed"
-                );
-                RETRY
+                failures = failures.saturating_add(1);
+                let text = err.to_string();
+                let config = err.is_config();
+                if last_logged.as_deref() == Some(text.as_str()) {
+                    debug!(node = %node, failures, reason = err.metric_label(), "netpeer reconcile still failing");
+                } else if config {
+                    error!(
+                        node = %node,
+                        reason = err.metric_label(),
+                        "netpeer cannot peer node {node}: {text}"
+                    );
+                } else {
+                    warn!(
+                        node = %node,
+                        error = &err as &dyn std::error::Error,
+                        reason = err.metric_label(),
+                        "netpeer reconcile failed; retrying with backoff"
+                    );
+                }
+                last_logged = Some(text);
+                retry_delay(failures, config, resync)
             }
         };
         tokio::select! {
@@ -171,3 +209,6 @@ async fn warn_mtu<D: Dataplane>(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,12 +8,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
 
 #[path = "two_clusters/lab.rs"]
+#[allow(dead_code)]
 mod lab;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use causeway_netpeer::desired::{Desired, LocalConfig, desired_state};
+use causeway_netpeer::firewall::NatBackend;
+use causeway_netpeer::health::Health;
 use causeway_netpeer::watch::keep_reconciled;
 use causeway_netpeer::{NetlinkDataplane, Plan, cleanup, parse_peers, reconcile_once};
 use lab::{Lab, SimNode, can_run, in_ns_async, probe, sh};
@@ -82,7 +85,12 @@ fn two_flannel_clusters_are_connected_repaired_and_cleaned_up() {
         assert_eq!(plan.neighbours.add.len(), 2, "{}: {plan}", node.name);
         assert_eq!(plan.fdb.add.len(), 2, "{}: {plan}", node.name);
         assert_eq!(plan.routes.add.len(), 2, "{}: {plan}", node.name);
-        assert!(plan.nat.is_some(), "{}: {plan}", node.name);
+        assert_eq!(
+            plan.nat.first().map(|(backend, _)| *backend),
+            Some(NatBackend::Nftables),
+            "{}: flannel masquerades through iptables-nft:\n{plan}",
+            node.name
+        );
     }
     let started = Instant::now();
     assert_full_mesh(&lab);
@@ -126,7 +134,7 @@ fn two_flannel_clusters_are_connected_repaired_and_cleaned_up() {
     );
     let plan = reconcile_on(&lab, &c1[0]);
     assert!(
-        plan.nat.is_some() && plan.len() == 1,
+        plan.nat.len() == 1 && plan.len() == 1,
         "only the NAT table is re-applied:\n{plan}"
     );
     assert_eq!(probe(&c1[0], &c2[0]), Ok(c1[0].pod_ip));
@@ -150,7 +158,8 @@ fn two_flannel_clusters_are_connected_repaired_and_cleaned_up() {
         std::thread::spawn(move || {
             in_ns_async(&ns, move || async move {
                 let mut dp = NetlinkDataplane::connect().unwrap();
-                keep_reconciled(&mut dp, rx, Duration::from_secs(60))
+                let health = Health::detached("c2n1");
+                keep_reconciled(&mut dp, rx, Duration::from_secs(60), &health)
                     .await
                     .unwrap();
             });

@@ -72,10 +72,15 @@ impl FakeDataplane {
             s.routes.retain(|o| o.dst != r.dst);
             s.routes.insert(r.clone());
         }
-        match &plan.nat {
-            Some(NatChange::Apply(rules)) => s.nat = Some(rules.clone()),
-            Some(NatChange::Delete) => s.nat = None,
-            None => {}
+        for (backend, change) in &plan.nat {
+            match change {
+                NatChange::Apply(rules) if *backend == s.nat_backend => {
+                    s.nat = Some(rules.clone());
+                }
+                NatChange::Delete if *backend == s.nat_backend => s.nat = None,
+                NatChange::Delete => s.nat_leftover = false,
+                NatChange::Apply(_) => {}
+            }
         }
         for r in &plan.routes.remove {
             s.routes.remove(r);

@@ -1,10 +1,12 @@
-//! The real dataplane: rtnetlink for neighbours, FDB entries and routes; nft for the NAT table.
+//! The real dataplane: rtnetlink for neighbours, FDB entries and routes; nft or iptables-legacy
+//! for the NAT exemption ([`crate::firewall`] detects which).
 //!
 //! Reads dump the kernel tables and keep only what netpeer may see (see [`Dataplane`]). Writes use
 //! `NLM_F_REPLACE`, so re-applying is harmless; removals tolerate entries that are already gone.
 //! [`NetlinkDataplane::onlink_subnets`] reads the node's link-scope routes for `DirectRouting`.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -22,10 +24,10 @@ use rtnetlink::packet_route::route::{
 use rtnetlink::{Handle, RouteMessageBuilder};
 
 use crate::error::{Error, Result};
+use crate::firewall::{self, Tools};
 use crate::link::{FLANNEL_VXLAN_PORT, PathMtu, VxlanLink};
 use crate::mac::MacAddr;
-use crate::nat;
-use crate::plan::{NatChange, Plan};
+use crate::plan::Plan;
 use crate::state::{FdbEntry, Neighbour, NetState, Ownership, ROUTE_PROTOCOL, Route};
 
 use super::Dataplane;
@@ -41,6 +43,7 @@ const EHOSTUNREACH: i32 = 113;
 pub struct NetlinkDataplane {
     handle: Handle,
     manage_nat: bool,
+    tools: Tools,
 }
 
 impl NetlinkDataplane {
@@ -52,6 +55,7 @@ impl NetlinkDataplane {
         Ok(Self {
             handle,
             manage_nat: true,
+            tools: Tools::from_env(),
         })
     }
 
@@ -258,11 +262,17 @@ impl NetlinkDataplane {
         for msg in &routes {
             if let Some(route) = parse_route(msg, &names) {
                 state.routes.insert(route);
+            } else if let Some((dst, text)) = foreign_route(msg, &names, &scope.peer_cluster_cidrs)
+            {
+                state.foreign_routes.insert(dst, text);
             }
         }
 
         if self.manage_nat {
-            state.nat = nat::read().await?;
+            let found = firewall::read(self.tools, &scope.local_cluster_cidrs).await?;
+            state.nat = found.rules;
+            state.nat_backend = found.backend;
+            state.nat_leftover = found.leftover;
         }
         Ok(state)
     }
@@ -271,10 +281,8 @@ impl NetlinkDataplane {
         let mut links = Links::default();
         self.apply_writes(plan, &mut links).await?;
         if self.manage_nat {
-            match &plan.nat {
-                Some(NatChange::Apply(rules)) => nat::apply(rules).await?,
-                Some(NatChange::Delete) => nat::delete().await?,
-                None => {}
+            for (backend, change) in &plan.nat {
+                firewall::apply(self.tools, *backend, change).await?;
             }
         }
         self.apply_removals(plan, &mut links).await
@@ -560,6 +568,64 @@ fn parse_route(msg: &RouteMessage, names: &HashMap<u32, String>) -> Option<Route
         device,
         onlink: msg.header.flags.contains(RouteFlags::Onlink),
     })
+}
+
+/// A main-table IPv4 unicast route into `peer_cidrs` that is not causeway's, with its `ip route`
+/// text (destination, gateway, device, `onlink`, protocol, metric).
+fn foreign_route(
+    msg: &RouteMessage,
+    names: &HashMap<u32, String>,
+    peer_cidrs: &[Ipv4Net],
+) -> Option<(Ipv4Net, String)> {
+    if msg.header.protocol == RouteProtocol::Other(ROUTE_PROTOCOL)
+        || msg.header.address_family != AddressFamily::Inet
+        || msg.header.kind != RouteType::Unicast
+    {
+        return None;
+    }
+    let mut table = u32::from(msg.header.table);
+    let mut dst = Ipv4Addr::UNSPECIFIED;
+    let mut via = None;
+    let mut device = None;
+    let mut metric = 0;
+    for attr in &msg.attributes {
+        match attr {
+            RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::Destination(RouteAddress::Inet(a)) => dst = *a,
+            RouteAttribute::Gateway(RouteAddress::Inet(a)) => via = Some(*a),
+            RouteAttribute::Oif(i) => device = names.get(i).cloned(),
+            RouteAttribute::Priority(p) => metric = *p,
+            _ => {}
+        }
+    }
+    let dst = Ipv4Net::new(dst, msg.header.destination_prefix_length).ok()?;
+    if table != u32::from(RouteHeader::RT_TABLE_MAIN)
+        || !peer_cidrs.iter().any(|c| c.contains(&dst))
+    {
+        return None;
+    }
+    let mut text = dst.to_string();
+    if let Some(via) = via {
+        let _ = write!(text, " via {via}");
+    }
+    if let Some(device) = device {
+        let _ = write!(text, " dev {device}");
+    }
+    if msg.header.flags.contains(RouteFlags::Onlink) {
+        text.push_str(" onlink");
+    }
+    let proto = match msg.header.protocol {
+        RouteProtocol::Kernel => "kernel".to_owned(),
+        RouteProtocol::Boot => "boot".to_owned(),
+        RouteProtocol::Static => "static".to_owned(),
+        RouteProtocol::Dhcp => "dhcp".to_owned(),
+        other => u8::from(other).to_string(),
+    };
+    let _ = write!(text, " proto {proto}");
+    if metric != 0 {
+        let _ = write!(text, " metric {metric}");
+    }
+    Some((dst, text))
 }
 
 fn route_message(route: &Route, index: Option<u32>) -> RouteMessage {

@@ -323,7 +323,7 @@ fn cidr_check_names_the_overlapping_pair() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "local service CIDR 10.43.0.0/16 overlaps peer service CIDR 10.43.128.0/17; cross-cluster routing needs disjoint pod and Service CIDRs in both clusters"
+        "local service CIDR 10.43.0.0/16 overlaps peer service CIDR 10.43.128.0/17; cross-cluster routing needs disjoint pod and Service CIDRs in both clusters: check --cluster-cidr, --peer-cluster-cidr, --local-service-cidr and --peer-service-cidr, and if they are right re-address one cluster (flannel's Network, kube-apiserver's --service-cluster-ip-range); nothing was changed"
     );
     let err = check_cidrs(
         &[n("10.42.0.0/16")],

@@ -3,6 +3,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::*;
+use crate::firewall::NatBackend;
 use crate::state::{NatExemption, NatRules};
 
 fn net(s: &str) -> Ipv4Net {
@@ -40,6 +41,7 @@ fn own() -> Ownership {
     Ownership {
         vxlan_device: "flannel.1".into(),
         peer_cluster_cidrs: vec![net("10.44.0.0/16")],
+        local_cluster_cidrs: vec![net("10.42.0.0/16")],
     }
 }
 fn nat() -> NatRules {
@@ -55,6 +57,7 @@ fn state(n: &[Neighbour], f: &[FdbEntry], r: &[Route], nat: Option<NatRules>) ->
         fdb: f.iter().cloned().collect(),
         routes: r.iter().cloned().collect(),
         nat,
+        ..NetState::default()
     }
 }
 
@@ -236,6 +239,54 @@ fn removal_removes_only_owned_objects_and_the_table() {
     assert_eq!(plan.neighbours.remove, vec![neigh("10.44.1.0", 1)]);
     assert_eq!(plan.fdb.remove, vec![fdb(1, "203.0.113.21")]);
     assert_eq!(plan.routes.remove, vec![route("10.44.1.0/24", "10.44.1.0")]);
-    assert_eq!(plan.nat, Some(NatChange::Delete));
+    assert_eq!(plan.nat, vec![(NatBackend::Nftables, NatChange::Delete)]);
     assert_eq!(plan.len(), 4);
+}
+
+#[test]
+fn nat_goes_to_the_detected_backend_and_a_leftover_is_deleted() {
+    let d = one_peer();
+    let mut actual = one_peer();
+    actual.nat_backend = NatBackend::IptablesLegacy;
+    actual.nat = None;
+    actual.nat_leftover = true;
+    let plan = diff(&d, &actual, &own());
+    assert_eq!(
+        plan.nat,
+        vec![
+            (
+                NatBackend::IptablesLegacy,
+                NatChange::Apply(d.nat.clone().unwrap())
+            ),
+            (NatBackend::Nftables, NatChange::Delete),
+        ]
+    );
+    actual.nat.clone_from(&d.nat);
+    actual.nat_leftover = false;
+    assert!(diff(&d, &actual, &own()).is_empty());
+}
+
+#[test]
+fn a_foreign_route_at_a_new_destination_is_adopted_once() {
+    let d = one_peer();
+    let mut actual = state(&[], &[], &[], Some(nat()));
+    actual.foreign_routes.insert(
+        "10.44.1.0/24".parse().unwrap(),
+        "10.44.1.0/24 via 10.44.1.0 dev flannel.1 onlink proto boot".into(),
+    );
+    // Foreign routes elsewhere in the peer cluster CIDR are not touched.
+    actual.foreign_routes.insert(
+        "10.44.9.0/24".parse().unwrap(),
+        "10.44.9.0/24 via 10.44.9.0 dev flannel.1 onlink proto boot".into(),
+    );
+    let plan = diff(&d, &actual, &own());
+    assert_eq!(
+        plan.adopted,
+        ["10.44.1.0/24 via 10.44.1.0 dev flannel.1 onlink proto boot"]
+    );
+    assert_eq!(plan.routes.add, vec![route("10.44.1.0/24", "10.44.1.0")]);
+    assert!(plan.routes.remove.is_empty());
+    // Once causeway's route is there, nothing is adopted again.
+    actual.routes.insert(route("10.44.1.0/24", "10.44.1.0"));
+    assert!(diff(&d, &actual, &own()).adopted.is_empty());
 }

@@ -171,7 +171,13 @@ fn missing_device_fails_reconcile_and_cleanup_still_drops_nat() {
         assert_eq!(err.metric_label(), "link_not_found");
         assert!(err.to_string().contains("flannel.1 not found"));
         let plan = cleanup(&mut dp, &d.ownership).await.unwrap();
-        assert_eq!(plan.nat, Some(crate::plan::NatChange::Delete));
+        assert_eq!(
+            plan.nat,
+            vec![
+                (NatBackend::Nftables, NatChange::Delete),
+                (NatBackend::IptablesLegacy, NatChange::Delete),
+            ]
+        );
         assert_eq!(dp.state.nat, None);
     });
 }

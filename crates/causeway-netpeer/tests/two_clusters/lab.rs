@@ -3,8 +3,9 @@
 //! Layout (all names prefixed `cwl-test-np<pid>-`, deleted on drop):
 //! * `u`: the underlay router, bridges `br1` (198.51.100.1/24) and `br2` (203.0.113.1/24);
 //! * `cCnN`: node N of cluster C: `eth0` on the underlay, `flannel.1` (VNI 1, dstport 8472,
-//!   nolearning, address = podCIDR network /32), `cni0` bridge, a flannel-style MASQUERADE rule and
-//!   flannel's intra-cluster neighbour/FDB/route entries, all programmed here as flannel would;
+//!   nolearning, address = podCIDR network /32), `cni0` bridge, a flannel-style MASQUERADE rule
+//!   (through iptables-nft, or iptables-legacy with [`Lab::build_legacy`]) and flannel's
+//!   intra-cluster neighbour/FDB/route entries, all programmed here as flannel would;
 //! * `cCnNp`: the pod behind `cni0`, 10.4x.N.2, default route to its node.
 //!
 //! Nothing outside these namespaces is touched; node namespaces get no default route.
@@ -23,14 +24,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 /// `CAUSEWAY_REQUIRE_ROOT_TESTS=1`).
 pub fn can_run() -> bool {
     let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
-    let tools = ["ip", "bridge", "nft", "iptables"]
+    let tools = ["ip", "bridge", "nft", "iptables", "iptables-legacy"]
         .iter()
         .all(|t| Command::new(t).arg("-V").output().is_ok());
     let required = std::env::var("CAUSEWAY_REQUIRE_ROOT_TESTS").as_deref() == Ok("1");
     let why = if !root {
         "not root"
     } else if !tools {
-        "ip/bridge/nft/iptables missing (apt-get install -y iproute2 nftables iptables)"
+        "ip/bridge/nft/iptables/iptables-legacy missing (apt-get install -y iproute2 nftables iptables)"
     } else {
         return true;
     };
@@ -92,6 +93,8 @@ pub struct SimNode {
     pub underlay_ip: Ipv4Addr,
     pub mac: String,
     pub pod_ip: Ipv4Addr,
+    /// flannel's masquerade is in iptables-legacy (else iptables-nft).
+    pub legacy: bool,
 }
 
 impl SimNode {
@@ -223,9 +226,36 @@ impl SimNode {
             self.ip(&["-4", "neigh", "show", "nud", "permanent"]),
             self.exec(&["bridge", "fdb", "show", "dev", "flannel.1"]),
             self.exec(&["nft", "-s", "list", "ruleset"]),
-            self.exec(&["iptables", "-t", "nat", "-S"]),
+            self.exec(&[self.iptables(), "-t", "nat", "-S"]),
+            self.legacy_save(),
         ]
         .join("\n----\n")
+    }
+
+    /// `iptables` or `iptables-legacy`, whichever holds this node's masquerade.
+    pub fn iptables(&self) -> &'static str {
+        if self.legacy {
+            "iptables-legacy"
+        } else {
+            "iptables"
+        }
+    }
+
+    /// `iptables-legacy-save -t nat` without its comment lines and packet counters (empty for a
+    /// node without legacy masquerade: saving would create the legacy table).
+    pub fn legacy_save(&self) -> String {
+        if !self.legacy {
+            return String::new();
+        }
+        self.exec(&["iptables-legacy-save", "-t", "nat"])
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| match l.split_once(" [") {
+                Some((chain, _)) if l.starts_with(':') => format!("{chain} [0:0]"),
+                _ => l.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Routes with causeway's protocol.
@@ -263,8 +293,22 @@ impl Lab {
         sh(&["ip", "-n", name, "link", "set", "lo", "up"]);
     }
 
+    /// flannel's masquerade through `iptables` (iptables-nft on this host).
     pub fn build() -> Self {
-        let prefix = format!("cwl-test-np{}", std::process::id());
+        Self::build_with(false)
+    }
+
+    /// flannel's masquerade through `iptables-legacy`.
+    pub fn build_legacy() -> Self {
+        Self::build_with(true)
+    }
+
+    fn build_with(legacy: bool) -> Self {
+        let prefix = format!(
+            "cwl-test-np{}{}",
+            if legacy { "l" } else { "" },
+            std::process::id()
+        );
         let mut lab = Lab {
             nodes: Vec::new(),
             namespaces: Vec::new(),
@@ -316,6 +360,7 @@ impl Lab {
                     underlay_ip,
                     mac: format!("0e:cc:00:00:0{cluster}:0{index}"),
                     pod_ip: Ipv4Addr::new(10, octet, index, 2),
+                    legacy,
                 };
                 lab.add_ns(&ns);
                 lab.add_ns(&pod_ns);
@@ -360,7 +405,7 @@ impl Lab {
                 // flannel's masquerade rule, exactly as the brief and flannel's iptables mode do it
                 let cidr = node.cluster_cidr();
                 node.exec(&[
-                    "iptables",
+                    node.iptables(),
                     "-t",
                     "nat",
                     "-A",
