@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use causeway_api::names::{
     LABEL_K8S_SERVICE_NAME, LABEL_MANAGED_BY, LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER,
-    MANAGED_BY_CAUSEWAY, MANAGED_BY_K8S, PROPERTY_CLUSTER_ID,
+    MANAGED_BY_CAUSEWAY, PROPERTY_CLUSTER_ID,
 };
 use causeway_api::{ClusterProperty, ServiceExport, ServiceImport, ServiceImportType};
 use causeway_core::naming::derived_service_name;
@@ -885,10 +885,10 @@ async fn slice_fields(lab: Lab, ns: String, tag: String) {
         }))
         .await;
     }
-    // wide: one source slice of 250 endpoints, more than the controller-manager writes by
-    // default (its --max-endpoints-per-slice goes up to 1000). Written by hand under the
-    // controller-manager's managed-by, which the sync reads; the controller-manager leaves it
-    // alone because the Service has no selector.
+    // wide: a selector-less Service whose one source slice of 250 endpoints (more than the
+    // controller-manager writes by default) is managed by another controller, as users of
+    // selector-less Services do: the sync exports any manager's slices, not only the
+    // controller-manager's.
     let wide_ips: Vec<String> = (0..250)
         .map(|i| format!("10.44.{}.{}", 20 + i / 200, i % 200 + 1))
         .collect();
@@ -902,7 +902,7 @@ async fn slice_fields(lab: Lab, ns: String, tag: String) {
         .unwrap();
     let slice: EndpointSlice = serde_json::from_value(json!({
         "metadata": {"name": "wide-manual", "labels": {
-            LABEL_K8S_SERVICE_NAME: "wide", LABEL_MANAGED_BY: MANAGED_BY_K8S
+            LABEL_K8S_SERVICE_NAME: "wide", LABEL_MANAGED_BY: "static-endpoints.example.com"
         }},
         "addressType": "IPv4",
         "endpoints": wide_ips

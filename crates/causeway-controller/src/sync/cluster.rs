@@ -1,5 +1,7 @@
-//! One member cluster's caches: ServiceExports, Services, the kube-controller-manager's
-//! EndpointSlices and the ClusterProperties (its id and clusterset membership), each a reflector
+//! One member cluster's caches: ServiceExports, Services, the Services' own EndpointSlices
+//! ([`source_slices`]: the kube-controller-manager's, the mirroring controller's for selector-less
+//! Services with Endpoints, or any other controller's, never an MCS slice) and the
+//! ClusterProperties (its id and clusterset membership), each a reflector
 //! store whose watch reconnects with back-off. Health follows
 //! the watch streams: an error marks the member failing (since when, and why, classified by
 //! [`super::failure`]; `410 Gone` is only a relist), any event heals it.
@@ -10,7 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use causeway_api::names::{LABEL_MANAGED_BY, MANAGED_BY_K8S, PROPERTY_CLUSTERSET};
+use causeway_api::names::{
+    LABEL_K8S_SERVICE_NAME, LABEL_MANAGED_BY, LABEL_SERVICE_NAME, MANAGED_BY_CAUSEWAY,
+    PROPERTY_CLUSTERSET,
+};
 use causeway_api::{ClusterProperty, ServiceExport};
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Service;
@@ -25,6 +30,16 @@ use tokio::task::JoinHandle;
 
 use super::failure::MemberFailure;
 use super::membership::Clusterset;
+
+/// Label selector of a member's source EndpointSlices: a Service's own slices, whoever manages
+/// them (kube-controller-manager, endpointslicemirroring for selector-less Services with manual
+/// Endpoints, a custom controller), but no MCS slice (causeway's or hand-made, both carry
+/// `multicluster.kubernetes.io/service-name`) and nothing causeway wrote.
+pub fn source_slices() -> String {
+    format!(
+        "{LABEL_K8S_SERVICE_NAME},!{LABEL_SERVICE_NAME},{LABEL_MANAGED_BY}!={MANAGED_BY_CAUSEWAY}"
+    )
+}
 
 /// A member's health.
 #[derive(Debug, Default)]
@@ -153,7 +168,7 @@ impl ClusterWatch {
                 o.metadata.annotations = None;
             }),
         );
-        let slice_cfg = cfg.labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY_K8S}"));
+        let slice_cfg = cfg.labels(&source_slices());
         let s3 = reflector::reflector(
             w3,
             watcher::watcher(scoped::<EndpointSlice>(client, namespace), slice_cfg).modify(|o| {
