@@ -411,6 +411,11 @@ fn kcm_args(paths: &LabPaths, plan: &ClusterPlan) -> Vec<String> {
         ),
         format!("--cluster-cidr={}", plan.pod_cidr),
         format!("--service-cluster-ip-range={}", plan.service_cidr),
+        // The default client limit (20 requests/s, burst 30) caps the EndpointSlice controller at
+        // 20 slice writes/s: `causeway-bench sync` at 50 pod changes/s would measure that queue,
+        // not causeway. Production clusters with that churn raise it the same way.
+        s("--kube-api-qps=200"),
+        s("--kube-api-burst=400"),
     ]
 }
 
