@@ -2,6 +2,8 @@
 //! the RBAC in deploy/dns/rbac.yaml: real `ServiceImports` and MCS `EndpointSlices` in, real DNS
 //! queries over UDP and TCP on 127.0.0.1 out.
 
+// The lean build (`--no-default-features`) has no `dns` command (and no YAML parser).
+#![cfg(feature = "tools")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -17,7 +19,7 @@ use causeway_api::ServiceImport;
 use causeway_dns::proto::op::{Message, ResponseCode};
 use causeway_dns::proto::rr::{RData, RecordType};
 use causeway_test_support::daemon::Daemon;
-use causeway_test_support::dns::{WAIT, addrs, free_port, query, tcp, udp, udp_raw};
+use causeway_test_support::dns::{WAIT, addrs, free_port, query, tcp, try_udp, udp, udp_raw};
 use causeway_test_support::{Lab, eventually, lab, rbac, with_temp_ns};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
@@ -45,6 +47,11 @@ struct Server {
 /// Starts the real binary as the `causeway-dns` lab user on a free loopback port and waits for
 /// its admin server address (from its JSON log line).
 async fn start_dns(lab: &Lab, name: &str) -> Server {
+    start_dns_with(lab, name, &[]).await
+}
+
+/// As [`start_dns`], with `extra` flags.
+async fn start_dns_with(lab: &Lab, name: &str, extra: &[&str]) -> Server {
     let kubeconfig = lab.paths.user_kubeconfig(CLUSTER, USER);
     let dns = SocketAddr::from(([127, 0, 0, 1], free_port(Ipv4Addr::LOCALHOST)));
     let args: Vec<String> = [
@@ -59,6 +66,7 @@ async fn start_dns(lab: &Lab, name: &str) -> Server {
         "json",
     ]
     .iter()
+    .chain(extra)
     .map(|s| (*s).to_owned())
     .collect();
     let daemon = Daemon::start(
@@ -104,6 +112,22 @@ async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .map_or("", |(_, b)| b)
         .to_owned();
     (status, body)
+}
+
+/// Sends raw bytes as one length-prefixed TCP message and decodes the reply.
+async fn tcp_raw(server: SocketAddr, bytes: &[u8]) -> Message {
+    let mut stream = TcpStream::connect(server).await.unwrap();
+    let len = u16::try_from(bytes.len()).unwrap().to_be_bytes();
+    stream.write_all(&len).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let mut len = [0u8; 2];
+    tokio::time::timeout(WAIT, stream.read_exact(&mut len))
+        .await
+        .expect("a TCP reply")
+        .unwrap();
+    let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    stream.read_exact(&mut reply).await.unwrap();
+    Message::from_vec(&reply).unwrap()
 }
 
 /// Asks over UDP and over TCP, checks both give the same code and answers, returns the UDP
@@ -270,6 +294,7 @@ async fn answers_every_record_form_from_real_imports_and_slices() {
                         "ports": [
                             {"name": "http", "protocol": "TCP", "port": 80},
                             {"name": "dns", "protocol": "UDP", "port": 53},
+                            {"name": "dns-tcp", "protocol": "TCP", "port": 53},
                             {"protocol": "TCP", "port": 8443},
                         ],
                     }),
@@ -339,14 +364,55 @@ async fn answers_every_record_form_from_real_imports_and_slices() {
             .await
             .unwrap();
 
+        // `multi`: headless, two named ports, two ready endpoints (SRV is N×M); `gone`:
+        // headless whose only endpoint is not ready (the name does not exist).
+        for name in ["multi", "gone"] {
+            imports
+                .create(&pp, &import(name, json!({"type": "Headless", "ports": []})))
+                .await
+                .unwrap();
+        }
+        let mut multi = slice(
+            "multi-c1",
+            "multi",
+            "c1",
+            "IPv4",
+            json!([
+                {"addresses": ["10.42.3.1"], "hostname": "m-0"},
+                {"addresses": ["10.42.3.2"], "hostname": "m-1"},
+            ]),
+        );
+        multi.ports = serde_json::from_value(json!([
+            {"name": "pg", "port": 5432, "protocol": "TCP"},
+            {"name": "metrics", "port": 9187, "protocol": "TCP"},
+        ]))
+        .unwrap();
+        slices
+            .create(
+                &pp,
+                &slice(
+                    "gone-c1",
+                    "gone",
+                    "c1",
+                    "IPv4",
+                    json!([{"addresses": ["10.42.4.1"], "hostname": "g-0", "conditions": {"ready": false}}]),
+                ),
+            )
+            .await
+            .unwrap();
+        slices.create(&pp, &multi).await.unwrap();
+
         let zone = format!("{ns}.svc.clusterset.local.");
         let web = format!("web.{zone}");
         let dual = format!("dual.{zone}");
         let db = format!("db.{zone}");
-        // Wait for the last object to be indexed.
-        eventually(10, "fd00-44--9.c2.db resolves", || async {
+        let multi = format!("multi.{zone}");
+        // Wait for the last objects to be indexed (one watch, in order: `gone-c1` came before
+        // `multi-c1`).
+        eventually(10, "fd00-44--9.c2.db and m-1.c1.multi resolve", || async {
             let m = udp(dns, &format!("fd00-44--9.c2.{db}"), RecordType::AAAA).await;
-            (!m.answers.is_empty()).then_some(())
+            let n = udp(dns, &format!("m-1.c1.{multi}"), RecordType::A).await;
+            (!m.answers.is_empty() && !n.answers.is_empty()).then_some(())
         })
         .await;
 
@@ -378,10 +444,13 @@ async fn answers_every_record_form_from_real_imports_and_slices() {
             srvs(&ask(dns, &format!("_grpc._tcp.{dual}"), RecordType::SRV).await),
             BTreeSet::from([(9090, dual.clone())])
         );
+        // Bare name: one SRV per port number, so dns/UDP/53 and dns-tcp/TCP/53 give one record.
+        let bare = ask(dns, &web, RecordType::SRV).await;
         assert_eq!(
-            srvs(&ask(dns, &web, RecordType::SRV).await),
+            srvs(&bare),
             BTreeSet::from([(53, web.clone()), (80, web.clone()), (8443, web.clone())])
         );
+        assert_eq!(bare.answers.len(), 3, "deduplicated: {bare:?}");
         assert_nxdomain(
             &ask(dns, &format!("_http._udp.{web}"), RecordType::SRV).await,
             "_http._udp: no such port/protocol",
@@ -454,13 +523,81 @@ async fn answers_every_record_form_from_real_imports_and_slices() {
         );
         assert_eq!(srvs(&ask(dns, &db, RecordType::SRV).await), expected_srv);
 
-        // The forbidden <clusterid>.<svc>.<ns>.svc form never answers, whatever the type.
+        // Two named ports and two endpoints: an SRV per endpoint per named port.
+        let m_pod = |host: &str| format!("{host}.c1.{multi}");
+        assert_eq!(
+            srvs(&ask(dns, &multi, RecordType::SRV).await),
+            BTreeSet::from([
+                (5432, m_pod("m-0")),
+                (5432, m_pod("m-1")),
+                (9187, m_pod("m-0")),
+                (9187, m_pod("m-1")),
+            ])
+        );
+        assert_eq!(
+            srvs(&ask(dns, &format!("_metrics._tcp.{multi}"), RecordType::SRV).await),
+            BTreeSet::from([(9187, m_pod("m-0")), (9187, m_pod("m-1"))])
+        );
+        // A headless service without a ready endpoint has no name at all.
+        for rtype in [RecordType::A, RecordType::SRV] {
+            assert_nxdomain(
+                &ask(dns, &format!("gone.{zone}"), rtype).await,
+                "headless without ready endpoints",
+            );
+        }
+
+        // The forbidden <clusterid>.<svc>.<ns>.svc form never answers, whatever the type or the
+        // service type (spec §6.3: the name must not exist, hence NXDOMAIN, not NODATA).
         for rtype in [RecordType::A, RecordType::AAAA, RecordType::SRV, RecordType::ANY] {
             assert_nxdomain(
                 &ask(dns, &format!("c1.{db}"), rtype).await,
                 "<clusterid>.<svc> is forbidden",
             );
+            assert_nxdomain(
+                &ask(dns, &format!("c1.{web}"), rtype).await,
+                "<clusterid>.<svc> is forbidden for ClusterSetIP too",
+            );
         }
+        // An unknown type on an existing name: NODATA.
+        assert_nodata(
+            &ask(dns, &web, RecordType::Unknown(65000)).await,
+            "type 65000 on web",
+        );
+
+        // The zone apex: SOA and NS.
+        let soa = ask(dns, "clusterset.local.", RecordType::SOA).await;
+        assert!(soa.metadata.authoritative);
+        match soa.answers.as_slice() {
+            [record] => match &record.data {
+                RData::SOA(soa) => {
+                    assert_eq!(soa.mname.to_ascii(), "ns.dns.clusterset.local.");
+                }
+                other => panic!("not a SOA: {other:?}"),
+            },
+            other => panic!("one SOA at the apex: {other:?}"),
+        }
+        let ns_records = ask(dns, "clusterset.local.", RecordType::NS).await;
+        let ns_names: Vec<String> = ns_records
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::NS(ns) => Some(ns.0.to_ascii()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ns_names, vec!["ns.dns.clusterset.local.".to_owned()]);
+
+        // PTR for a ClusterSet VIP, over both transports.
+        let ptr = ask(dns, "10.200.43.10.in-addr.arpa.", RecordType::PTR).await;
+        let targets: Vec<String> = ptr
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::PTR(p) => Some(p.0.to_ascii()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(targets, vec![web.clone()]);
         // NXDOMAIN for names that do not exist, NODATA for names that do; REFUSED outside.
         assert_nxdomain(&ask(dns, &format!("nosuch.{zone}"), RecordType::A).await, "nosuch");
         assert_nxdomain(
@@ -531,6 +668,13 @@ async fn answers_every_record_form_from_real_imports_and_slices() {
         let reply = Message::from_vec(&reply).unwrap();
         assert_eq!(reply.metadata.id, 0x4321);
         assert_eq!(reply.metadata.response_code, ResponseCode::FormErr);
+        let reply = tcp_raw(dns, &long_label).await;
+        assert_eq!(reply.metadata.id, 0x4321);
+        assert_eq!(
+            reply.metadata.response_code,
+            ResponseCode::FormErr,
+            "over TCP too"
+        );
         assert!(
             udp_raw(dns, b"\x01\x02\x03", Duration::from_millis(300)).await.is_none(),
             "shorter than a header: dropped"
@@ -605,6 +749,27 @@ async fn readyz_waits_for_the_initial_lists_and_the_user_cannot_write() {
             assert_eq!(http_get(server.admin, "/livez").await.0, 200, "but alive");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        // Nor does DNS deny names it has not listed yet: SERVFAIL (zone not loaded), not a
+        // cacheable NXDOMAIN, over both transports; names outside the zone are still REFUSED.
+        let web = format!("web.{ns}.svc.clusterset.local.");
+        for reply in [
+            udp(server.dns, &web, RecordType::A).await,
+            tcp(server.dns, &web, RecordType::A).await,
+        ] {
+            assert_eq!(
+                reply.metadata.response_code,
+                ResponseCode::ServFail,
+                "{reply:?}"
+            );
+            assert!(reply.answers.is_empty() && !reply.metadata.authoritative);
+        }
+        assert_eq!(
+            udp(server.dns, "example.com.", RecordType::A)
+                .await
+                .metadata
+                .response_code,
+            ResponseCode::Refused
+        );
         // With its RBAC, the watches list and /readyz turns 200.
         rbac::install_for_user(&admin, RBAC, USER).await;
         let granted = Instant::now();
@@ -714,6 +879,71 @@ async fn readyz_waits_for_the_initial_lists_and_the_user_cannot_write() {
             (addrs(&m) == set(["10.43.200.30"])).then_some(())
         })
         .await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn zone_and_ttl_flags_apply_over_the_wire() {
+    let lab = lab(2).await;
+    let _serial = RBAC_LOCK.lock().await;
+    rbac::install_for_user(&lab.client(CLUSTER.into()), RBAC, USER).await;
+    with_temp_ns(&lab, |lab, ns| async move {
+        let server = start_dns_with(
+            &lab,
+            &format!("dns-zone-{ns}"),
+            &[
+                "--zone",
+                "example.org",
+                "--ttl",
+                "30",
+                "--write-conditions",
+                "false",
+            ],
+        )
+        .await;
+        let dns = server.dns;
+        Api::<ServiceImport>::namespaced(lab.client(CLUSTER.into()), &ns)
+            .create(
+                &PostParams::default(),
+                &import(
+                    "web",
+                    json!({"type": "ClusterSetIP", "ips": ["10.43.210.10"], "ports": []}),
+                ),
+            )
+            .await
+            .unwrap();
+        let web = format!("web.{ns}.svc.example.org.");
+        eventually(20, "web resolves in example.org", || async {
+            let m = try_udp(dns, &web, RecordType::A).await?;
+            (!m.answers.is_empty()).then_some(())
+        })
+        .await;
+        let a = ask(dns, &web, RecordType::A).await;
+        assert_eq!(addrs(&a), set(["10.43.210.10"]));
+        assert!(a.answers.iter().all(|r| r.ttl == 30), "--ttl 30: {a:?}");
+        let nodata = ask(dns, &web, RecordType::AAAA).await;
+        assert_nodata(&nodata, "web AAAA in example.org");
+        assert!(
+            nodata
+                .authorities
+                .iter()
+                .all(|r| r.name.to_ascii() == "example.org."),
+            "the SOA is example.org's"
+        );
+        assert_eq!(
+            ask(
+                dns,
+                &format!("web.{ns}.svc.clusterset.local."),
+                RecordType::A
+            )
+            .await
+            .metadata
+            .response_code,
+            ResponseCode::Refused,
+            "clusterset.local is not served with --zone example.org"
+        );
+        drop(server);
     })
     .await;
 }

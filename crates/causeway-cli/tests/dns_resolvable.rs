@@ -5,6 +5,8 @@
 //! condition live side by side in `status.conditions`; a standby replica serves but never
 //! writes; nothing is rewritten when nothing changed.
 
+// The lean build (`--no-default-features`) has no `dns` command.
+#![cfg(feature = "dns")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -8,6 +8,8 @@
 //! for a CoreDNS with the stub zone), once a causeway dns serving another zone (standing for a
 //! CoreDNS without it, which does not resolve the name). CoreDNS itself is not run.
 
+// The lean build (`--no-default-features`) has no `dns` command.
+#![cfg(feature = "dns")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -172,6 +172,8 @@ pub enum Rcode {
     NotImp,
     /// Malformed question.
     FormErr,
+    /// The zone is not loaded yet: the initial lists are not in the index.
+    ServFail,
 }
 
 /// A response description, ready to be encoded.
@@ -243,7 +245,13 @@ pub fn answer(index: &Index, qname: &str, qtype: QueryType, zone: &Zone) -> Answ
     let Some(mut found) = service::records(index, &node, &query, qtype, zone) else {
         return Answer::negative(Rcode::NxDomain, zone, index);
     };
-    found.answers.retain(|rr| qtype.wants(&rr.data));
+    // A record whose names cannot be wire names (e.g. an SRV target over 253 characters built
+    // from long pod, cluster, service and namespace names) cannot be sent; without any left the
+    // name is NODATA for this type.
+    found
+        .answers
+        .retain(|rr| qtype.wants(&rr.data) && rr.encodable());
+    found.additionals.retain(Rr::encodable);
     dedup(&mut found.answers);
     if found.answers.is_empty() {
         return Answer::negative(Rcode::NoError, zone, index);
@@ -261,6 +269,24 @@ pub fn answer(index: &Index, qname: &str, qtype: QueryType, zone: &Zone) -> Answ
         authority: Vec::new(),
         additionals: found.additionals,
     }
+}
+
+/// The answer while the zone is not loaded (before the index has synced): `SERVFAIL` for every
+/// name this server would answer for (the zone and the reverse names of `ClusterSet` IPs),
+/// otherwise what [`answer`] says without looking at the index (`FORMERR`, `REFUSED`).
+pub fn not_loaded(qname: &str, zone: &Zone) -> Answer {
+    let Some(query) = name::QueryName::parse(qname) else {
+        return Answer::code(Rcode::FormErr);
+    };
+    if query.reverse_ip().is_none() && query.node_in(zone).is_none() {
+        return Answer::code(Rcode::Refused);
+    }
+    Answer::code(Rcode::ServFail)
+}
+
+/// The zone's SOA record, as NXDOMAIN and NODATA answers carry it.
+pub fn soa(index: &Index, zone: &Zone) -> Rr {
+    records::soa(zone, index.revision())
 }
 
 /// Removes repeated records, keeping the first occurrence (identical RRs are returned once).

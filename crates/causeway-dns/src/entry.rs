@@ -18,7 +18,7 @@ use crate::feed::run_feed;
 use crate::index::{self, SharedIndex};
 use crate::metrics::{ConditionMetrics, DnsMetrics};
 use crate::resolvable::Writer;
-use crate::server::{Handler, Listening};
+use crate::server::{Handler, Limits, Listening};
 
 #[cfg(test)]
 mod tests;
@@ -27,6 +27,7 @@ mod tests;
 #[derive(Debug)]
 pub struct Dns {
     listen: std::net::SocketAddr,
+    limits: Limits,
     zone: Zone,
     index: SharedIndex,
     metrics: DnsMetrics,
@@ -40,11 +41,13 @@ impl Dns {
     /// Validates `args` and registers the metrics into `registry` (pass the `dns`
     /// sub-registry).
     pub fn new(args: DnsArgs, registry: &mut Registry) -> Result<Self> {
+        let limits = args.limits();
         let DnsArgs {
             listen,
             zone,
             ttl,
             write_conditions,
+            ..
         } = args;
         let zone = Zone::new(&zone, ttl)?;
         let index = index::shared();
@@ -52,6 +55,7 @@ impl Dns {
         let condition_metrics = ConditionMetrics::register(registry);
         Ok(Self {
             listen,
+            limits,
             zone,
             index,
             metrics,
@@ -101,6 +105,7 @@ impl Dns {
     ) -> Result<()> {
         let Self {
             listen,
+            limits,
             zone,
             index,
             metrics,
@@ -119,7 +124,8 @@ impl Dns {
             );
             (writer, is_leader)
         });
-        let listening = Listening::bind(listen, Handler::new(index.clone(), zone, metrics)).await?;
+        let handler = Handler::new(index.clone(), zone, metrics).with_synced(ready.subscribe());
+        let listening = Listening::bind_with(listen, handler, limits).await?;
         info!(udp = %listening.udp_addr(), tcp = %listening.tcp_addr(), zone = %zone_name, "DNS server listening");
         let serve = listening
             .run_until(stop)

@@ -26,9 +26,15 @@ pub enum Error {
     /// The local address of a bound socket could not be read.
     #[error("failed to read the local address of the DNS listener")]
     LocalAddr(#[source] std::io::Error),
-    /// The DNS server stopped with an error.
-    #[error("DNS server failed")]
-    Server(#[source] Box<hickory_server::net::NetError>),
+    /// A transport of the DNS server stopped with an error (its socket is unusable).
+    #[error("DNS {protocol} listener failed; causeway dns exits so that it is restarted")]
+    Transport {
+        /// `udp` or `tcp`.
+        protocol: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// The `DnsResolvable` condition could not be applied to a `ServiceImport`.
     #[error(
         "failed to apply the DnsResolvable condition to ServiceImport {namespace}/{name} (does causeway-dns have patch on serviceimports/status? see deploy/dns/rbac.yaml)"

@@ -3,7 +3,8 @@
 //! thing. Not part of the API.
 //!
 //! Flow: raw bytes → [`Handler::handle_wire`] over UDP and over TCP (hickory's request decoding,
-//! the handler's decisions, the pure answer function and the encoder, as the server runs them)
+//! the handler's decisions, the pure answer function and the encoder: the very function the
+//! server's transports call for every request)
 //! against a fixed index with a dual-stack ClusterSetIP service and a headless service of 50
 //! endpoints → [`check`] panics unless the outcome is one the handler documents: no reply only
 //! for input shorter than a DNS header or that is itself a response; otherwise a reply that

@@ -6,9 +6,11 @@
 //! 1. [`feed`] watches `ServiceImports` and MCS `EndpointSlices` and applies each event to the
 //!    [`index`] (plain data behind an `Arc<RwLock<_>>`, reset on every relist), flipping a
 //!    readiness flag once both initial lists have been applied;
-//! 2. [`server`] receives queries over UDP and TCP (hickory-server) and, per query, takes a
-//!    short read lock on the index and calls the pure [`answer()`] function, which never waits
-//!    on the API;
+//! 2. [`server`] receives queries over UDP and TCP (its own bounded transports: in-flight UDP
+//!    requests, open TCP connections and the TCP idle timeout are capped, see [`Limits`]),
+//!    decodes each with hickory and, per query, takes a short read lock on the index and calls
+//!    the pure [`answer()`] function, which never waits on the API (until the initial sync, names
+//!    of the zone get `SERVFAIL`);
 //! 3. [`server`] encodes the [`Answer`] (EDNS0, truncation with TC over UDP) and records
 //!    [`metrics`];
 //! 4. on the replica holding the Lease, [`resolvable`] turns index changes into the
@@ -40,4 +42,4 @@ pub use feed::run_feed;
 pub use hickory_server::proto;
 pub use index::{Index, SharedIndex};
 pub use metrics::{ConditionMetrics, DnsMetrics};
-pub use server::{Handler, Listening};
+pub use server::{Handler, Limits, Listening};

@@ -1,7 +1,10 @@
 //! Prometheus metrics of the DNS server (prometheus-client).
 //!
 //! The handler records every response in [`DnsMetrics`] (queries by record type, response code
-//! and transport; a latency histogram; truncated UDP responses). The index size is not pushed by
+//! and transport, including the `FORMERR`s for requests that do not decode; a latency histogram;
+//! truncated UDP responses); the transports record what the flood bounds did (UDP requests
+//! dropped at the in-flight limit, TCP connections evicted at the connection limit, open TCP
+//! connections). The index size is not pushed by
 //! anyone: an [`IndexCollector`] reads it from the shared index at scrape time, so it can never
 //! drift from what the server answers from. The `DnsResolvable` writer counts its condition
 //! writes in [`ConditionMetrics`]. Labels take only fixed values (see [`qtype_label`] and
@@ -15,7 +18,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -42,6 +45,9 @@ pub struct DnsMetrics {
     queries: Family<QueryLabels, Counter>,
     duration: Histogram,
     truncated: Counter,
+    udp_dropped: Counter,
+    tcp_evicted: Counter,
+    tcp_open: Gauge,
 }
 
 impl Default for DnsMetrics {
@@ -52,6 +58,9 @@ impl Default for DnsMetrics {
             // 10 µs … ~330 ms.
             duration: Histogram::new(exponential_buckets(0.000_01, 2.0, 16)),
             truncated: Counter::default(),
+            udp_dropped: Counter::default(),
+            tcp_evicted: Counter::default(),
+            tcp_open: Gauge::default(),
         }
     }
 }
@@ -75,6 +84,21 @@ impl DnsMetrics {
             "truncated_responses",
             "UDP responses sent with the TC bit because they exceeded the payload size",
             metrics.truncated.clone(),
+        );
+        registry.register(
+            "dropped_udp_requests",
+            "UDP requests dropped unanswered because --max-udp-in-flight requests were being answered",
+            metrics.udp_dropped.clone(),
+        );
+        registry.register(
+            "tcp_connections_evicted",
+            "Idle TCP connections closed to admit a new one at --max-tcp-connections",
+            metrics.tcp_evicted.clone(),
+        );
+        registry.register(
+            "tcp_connections",
+            "Open TCP connections",
+            metrics.tcp_open.clone(),
         );
         registry.register_collector(Box::new(IndexCollector { index }));
         metrics
@@ -104,6 +128,21 @@ impl DnsMetrics {
     /// Records one response sent with TC.
     pub(crate) fn observe_truncated(&self) {
         self.truncated.inc();
+    }
+
+    /// Records one UDP request dropped at the in-flight limit.
+    pub(crate) fn observe_udp_dropped(&self) {
+        self.udp_dropped.inc();
+    }
+
+    /// Records one TCP connection evicted at the connection limit.
+    pub(crate) fn observe_tcp_evicted(&self) {
+        self.tcp_evicted.inc();
+    }
+
+    /// The gauge of open TCP connections.
+    pub(crate) fn tcp_open(&self) -> &Gauge {
+        &self.tcp_open
     }
 }
 

@@ -72,6 +72,19 @@ pub enum RecordData {
 }
 
 impl Rr {
+    /// Whether every name in the record (owner and targets) can be a wire name: at most 253
+    /// characters without the trailing dot, labels of 1 to 63 octets.
+    pub fn encodable(&self) -> bool {
+        let targets: &[&str] = match &self.data {
+            RecordData::Srv { target, .. } | RecordData::Ptr(target) | RecordData::Ns(target) => {
+                &[target.as_str()]
+            }
+            RecordData::Soa { mname, rname, .. } => &[mname.as_str(), rname.as_str()],
+            RecordData::A(_) | RecordData::Aaaa(_) | RecordData::Txt(_) => &[],
+        };
+        wire_name(&self.name) && targets.iter().all(|t| wire_name(t))
+    }
+
     /// A record with `ttl`.
     pub fn new(name: impl Into<String>, ttl: u32, data: RecordData) -> Self {
         Self {
@@ -134,4 +147,11 @@ pub(crate) fn version(owner: &str, zone: &Zone) -> Rr {
         zone.ttl(),
         RecordData::Txt(DNS_SCHEMA_VERSION.to_owned()),
     )
+}
+
+/// Whether an absolute presentation name fits the wire limits (253 characters without the
+/// trailing dot, labels of 1 to 63 octets).
+fn wire_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    name.is_empty() || (name.len() <= 253 && name.split('.').all(|l| (1..=63).contains(&l.len())))
 }

@@ -596,3 +596,60 @@ fn query_type_codes() {
     assert_eq!(QueryType::from(252), QueryType::Meta(252));
     assert_eq!(QueryType::from(15), QueryType::Other(15));
 }
+
+/// A headless service whose per-pod names exceed 253 characters: a 63-character namespace,
+/// service, cluster id and hostname.
+fn too_long_targets() -> (Index, String, String) {
+    let (ns, svc) = ("n".repeat(63), "s".repeat(63));
+    let mut index = Index::default();
+    index.apply_import(
+        &ns,
+        &svc,
+        ImportData {
+            type_: ImportType::Headless,
+            ..ImportData::default()
+        },
+    );
+    let host = "h".repeat(63);
+    index.apply_slice(
+        &ns,
+        "long-1",
+        slice(
+            &svc,
+            &"c".repeat(63),
+            AddressType::Ipv4,
+            vec![ep("10.7.0.1", Some(&host), true)],
+            vec![PortData::new(Some("http"), "TCP", 8080)],
+        ),
+    );
+    (index, ns, svc)
+}
+
+#[test]
+fn srv_whose_every_target_is_too_long_is_nodata_with_soa() {
+    let (index, ns, svc) = too_long_targets();
+    let zone = Zone::default();
+    for qname in [
+        format!("_http._tcp.{svc}.{ns}.svc.{Z}"),
+        format!("{svc}.{ns}.svc.{Z}"),
+    ] {
+        assert!(qname.len() <= 253, "the query name itself is fine");
+        let found = answer(&index, &qname, Srv, &zone);
+        assert_eq!(found.rcode, Rcode::NoError, "{qname}: the name exists");
+        assert!(found.answers.is_empty(), "{:?}", found.answers);
+        assert!(found.additionals.is_empty());
+        assert!(
+            matches!(
+                found.authority.as_slice(),
+                [Rr {
+                    data: RecordData::Soa { .. },
+                    ..
+                }]
+            ),
+            "NODATA carries the SOA: {found:?}"
+        );
+    }
+    // The addresses of the service are still answered.
+    let a = answer(&index, &format!("{svc}.{ns}.svc.{Z}"), A, &zone);
+    assert_eq!(a.answers.len(), 1);
+}

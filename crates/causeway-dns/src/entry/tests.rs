@@ -9,6 +9,9 @@ fn args(zone: &str) -> DnsArgs {
         zone: zone.to_owned(),
         ttl: 7,
         write_conditions: true,
+        max_udp_in_flight: 16,
+        max_tcp_connections: 16,
+        tcp_idle_timeout: 10,
     }
 }
 

@@ -1,10 +1,13 @@
 //! The request handler: a decoded [`Request`] in, a [`Reply`] out, computed synchronously from
 //! a snapshot of the index by the pure [`answer`] function; nothing here waits on the API.
 //!
-//! [`Handler::respond`] holds the decisions hickory leaves to handlers (opcode, question count,
-//! class, EDNS version); [`RequestHandler::handle_request`] sends its reply through hickory's
-//! response path (which enforces the UDP size limit and sets TC); [`Handler::handle_wire`] runs
-//! the same steps on raw bytes without sockets, for tests and the fuzz target.
+//! [`Handler::handle_wire`] is what the transports call for every request (and what the fuzz
+//! target drives): raw bytes → hickory's decoding (no reply for input shorter than a header or
+//! for a response, `FORMERR` for the rest of what does not decode) → [`Handler::respond`], which
+//! holds the decisions about the request (opcode, question count, class, EDNS version) and asks
+//! the pure [`answer`] function → [`wire::encode`] with the transport's size limit (TC over UDP).
+//! Until the index has synced (see [`Handler::with_synced`]), names of the zone get `SERVFAIL`
+//! rather than answers from an index that is still empty.
 //!
 //! What the reply echoes as its question section ([`echo`]) was shaped by two fuzzer findings:
 //! - only a single question is echoed: a request with several is answered FORMERR or NOTIMP, and
@@ -18,18 +21,18 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::proto::op::{Header, HeaderCounts, MessageType, OpCode, ResponseCode};
+use hickory_server::proto::op::{Header, MessageType, OpCode, ResponseCode};
 use hickory_server::proto::rr::DNSClass;
 use hickory_server::proto::serialize::binary::{
     BinDecodable, BinDecoder, BinEncodable, BinEncoder,
 };
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
+use hickory_server::server::Request;
+use hickory_server::zone_handler::Queries;
+use tokio::sync::watch;
 
 use super::wire::{self, Reply};
-use crate::answer::{QueryType, Zone, answer};
+use crate::answer::{self, QueryType, Rcode, Zone, answer};
 use crate::index::{self, SharedIndex};
 use crate::metrics::DnsMetrics;
 
@@ -39,16 +42,33 @@ pub struct Handler {
     index: SharedIndex,
     zone: Arc<Zone>,
     metrics: DnsMetrics,
+    synced: watch::Receiver<bool>,
 }
 
 impl Handler {
-    /// A handler answering for `zone` from `index`, recording into `metrics`.
+    /// A handler answering for `zone` from `index`, recording into `metrics`; the index counts
+    /// as synced (see [`Handler::with_synced`]).
     pub fn new(index: SharedIndex, zone: Zone, metrics: DnsMetrics) -> Self {
         Self {
             index,
             zone: Arc::new(zone),
             metrics,
+            synced: watch::channel(true).1,
         }
+    }
+
+    /// Answers names of the zone `SERVFAIL` while `synced` is `false`, i.e. until the initial
+    /// lists are in the index: an empty index would otherwise deny (NXDOMAIN, cached by
+    /// resolvers) names that exist.
+    #[must_use]
+    pub fn with_synced(mut self, synced: watch::Receiver<bool>) -> Self {
+        self.synced = synced;
+        self
+    }
+
+    /// The metrics recorded into.
+    pub(crate) fn metrics(&self) -> &DnsMetrics {
+        &self.metrics
     }
 
     /// The zone served.
@@ -88,9 +108,14 @@ impl Handler {
         }
         let qname = query.original().name();
         let qname_text = qname.to_ascii();
+        let synced = *self.synced.borrow();
         let found = {
             let index = index::read(&self.index);
-            answer(&index, &qname_text, qtype, &self.zone)
+            if synced {
+                answer(&index, &qname_text, qtype, &self.zone)
+            } else {
+                answer::not_loaded(&qname_text, &self.zone)
+            }
         };
         let owner = (qname_text.as_str(), qname);
         let mut reply = code(wire::response_code(found.rcode));
@@ -98,6 +123,12 @@ impl Handler {
         reply.answers = wire::records(&found.answers, owner);
         reply.authorities = wire::records(&found.authority, owner);
         reply.additionals = wire::records(&found.additionals, owner);
+        if found.rcode == Rcode::NoError && !found.answers.is_empty() && reply.answers.is_empty() {
+            // Every answer record had a name hickory cannot encode (the answer function already
+            // drops those it knows are too long): still a NODATA, which carries the SOA.
+            let soa = answer::soa(&index::read(&self.index), &self.zone);
+            reply.authorities = wire::records(&[soa], owner);
+        }
         reply.fit_additionals(echoed, request.protocol());
         (reply, Some(qtype))
     }
@@ -133,46 +164,6 @@ impl Handler {
             self.metrics.observe_truncated();
         }
         Some(bytes)
-    }
-}
-
-#[async_trait::async_trait]
-impl RequestHandler for Handler {
-    async fn handle_request<R: ResponseHandler, T: Time>(
-        &self,
-        request: &Request,
-        mut response_handle: R,
-    ) -> ResponseInfo {
-        let echo = echo(&request.queries);
-        let echoed = echo.as_ref().unwrap_or(&request.queries);
-        let reply = self.respond(request, echoed);
-        let response = MessageResponseBuilder::new(echoed, reply.edns.as_ref()).build(
-            reply.metadata,
-            reply.answers.iter(),
-            reply.authorities.iter(),
-            [],
-            reply.additionals.iter(),
-        );
-        match response_handle.send_response(response).await {
-            Ok(info) => {
-                if info.truncation {
-                    self.metrics.observe_truncated();
-                }
-                info
-            }
-            Err(error) => {
-                tracing::debug!(
-                    error = &error as &dyn std::error::Error,
-                    "failed to send DNS response"
-                );
-                let mut metadata = reply.metadata;
-                metadata.response_code = ResponseCode::ServFail;
-                ResponseInfo::from(Header {
-                    metadata,
-                    counts: HeaderCounts::default(),
-                })
-            }
-        }
     }
 }
 

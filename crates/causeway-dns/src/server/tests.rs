@@ -780,3 +780,5 @@ async fn a_compressed_question_is_echoed_so_that_the_reply_decodes() {
     let reply = handler.handle_wire(plain, Protocol::Udp).unwrap();
     assert_eq!(&reply[12..], &plain[12..], "question bytes echoed");
 }
+
+mod bounds;

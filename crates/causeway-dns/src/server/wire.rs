@@ -120,6 +120,7 @@ pub fn response_code(rcode: Rcode) -> ResponseCode {
         Rcode::Refused => ResponseCode::Refused,
         Rcode::NotImp => ResponseCode::NotImp,
         Rcode::FormErr => ResponseCode::FormErr,
+        Rcode::ServFail => ResponseCode::ServFail,
     }
 }
 
