@@ -293,6 +293,10 @@ pub fn classify(asked: &Asked, addr: SocketAddr) -> (&'static str, String) {
             "answered without a TXT record (NODATA): is the zone served by causeway dns?"
                 .to_owned(),
         ),
+        Asked::Answered { rcode, .. } if *rcode == ResponseCode::ServFail => (
+            DOES_NOT_RESOLVE,
+            "answered SERVFAIL: causeway dns has not finished its first sync (see its /readyz and log), or CoreDNS cannot reach the causeway-dns Service its stub zone forwards to".to_owned(),
+        ),
         Asked::Answered { rcode, .. } => (
             DOES_NOT_RESOLVE,
             format!(

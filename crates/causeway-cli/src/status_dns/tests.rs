@@ -28,6 +28,13 @@ fn outcomes_are_classified_as_a_user_reads_them() {
         txt: Vec::new(),
     };
     assert_eq!(classify(&nodata, addr()).0, DOES_NOT_RESOLVE);
+    let servfail = Asked::Answered {
+        rcode: ResponseCode::ServFail,
+        txt: Vec::new(),
+    };
+    let (result, detail) = classify(&servfail, addr());
+    assert_eq!(result, DOES_NOT_RESOLVE);
+    assert!(detail.contains("first sync"), "{detail}");
     let (result, detail) = classify(&Asked::NoAnswer("no answer within 1500 ms".into()), addr());
     assert_eq!(result, CANNOT_REACH);
     assert!(
