@@ -32,3 +32,34 @@ pub struct ControllerArgs {
     #[arg(long, env = "CAUSEWAY_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::ControllerArgs;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ControllerArgs,
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let args = Cli::try_parse_from(["causeway"]).unwrap().args;
+        assert_eq!(args.peer_grace, 60, "a failing peer's endpoints stay 60 s");
+        assert!(args.sync, "the sync is on unless --sync=false");
+        assert_eq!(args.members_namespace, "causeway-system");
+        assert_eq!(args.namespace, None, "all namespaces");
+    }
+
+    #[test]
+    fn the_grace_and_the_sync_can_be_set() {
+        let args = Cli::try_parse_from(["causeway", "--peer-grace", "5", "--sync=false"])
+            .unwrap()
+            .args;
+        assert_eq!(args.peer_grace, 5);
+        assert!(!args.sync);
+    }
+}
