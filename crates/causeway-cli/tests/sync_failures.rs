@@ -19,10 +19,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use causeway_api::names::{
-    LABEL_PEER, LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER, PROPERTY_CLUSTER_ID,
-};
-use causeway_api::{ClusterProperty, ClusterSetMember, Condition, ServiceExport, ServiceImport};
+use causeway_api::names::{LABEL_PEER, LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER};
+use causeway_api::{ClusterSetMember, Condition, ServiceExport, ServiceImport};
 use causeway_test_support::daemon::{Daemon, controller_args};
 use causeway_test_support::{Lab, eventually, lab, rbac, unique_name, with_temp_ns};
 use k8s_openapi::api::authentication::v1::TokenRequest;
@@ -372,7 +370,7 @@ async fn peer_outage_bad_credentials_and_restart() {
             .await
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let id2 = Api::<ClusterProperty>::all(c2.clone()).get(PROPERTY_CLUSTER_ID).await.unwrap().spec.value;
+        let id2 = causeway_controller::sync::identity::cluster_id(&c2, true).await.unwrap();
         let good = format!("peer-{id2}");
         // Three broken members: a malformed kubeconfig, a token the peer rejects, and a valid
         // token of a ServiceAccount without any RBAC.

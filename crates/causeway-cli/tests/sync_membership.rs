@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use causeway_api::names::{
-    LABEL_PEER, LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER, PROPERTY_CLUSTER_ID, PROPERTY_CLUSTERSET,
+    LABEL_PEER, LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER, PROPERTY_CLUSTERSET,
 };
 use causeway_api::{ClusterProperty, ClusterSetMember, Condition, ServiceExport, ServiceImport};
 use causeway_test_support::daemon::{Daemon, controller_args};
@@ -280,8 +280,8 @@ async fn join_sets_membership_and_the_sync_honours_it() {
             rbac::install_for_user(c, RBAC, "causeway-controller").await;
             members_role(c, &ns).await;
         }
-        let id1 = Api::<ClusterProperty>::all(c1.clone()).get(PROPERTY_CLUSTER_ID).await.unwrap().spec.value;
-        let id2 = Api::<ClusterProperty>::all(c2.clone()).get(PROPERTY_CLUSTER_ID).await.unwrap().spec.value;
+        let id1 = causeway_controller::sync::identity::cluster_id(&c1, true).await.unwrap();
+        let id2 = causeway_controller::sync::identity::cluster_id(&c2, true).await.unwrap();
 
         // Neither cluster in a clusterset: join puts both in the default one.
         delete_clusterset(&c1).await;
@@ -320,6 +320,15 @@ async fn join_sets_membership_and_the_sync_honours_it() {
         let excluded = member_is(&c1, &ns, &good, "Reachable", "False", "NotInClusterSet").await;
         assert!(excluded.message.contains("\"other\"") && excluded.message.contains("\"clusterset\""), "{}", excluded.message);
         member_is(&c1, &ns, &good, "Stale", "True", "Excluded").await;
+        let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(c1.clone(), &ns);
+        let event = eventually(20, "a MemberExcluded event on the peer Secret", || async {
+            events.list(&ListParams::default()).await.ok()?.items.into_iter().find(|e| {
+                e.reason.as_deref() == Some("MemberExcluded")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(good.as_str())
+            })
+        })
+        .await;
+        assert!(event.note.unwrap_or_default().starts_with("NotInClusterSet: "));
         eventually(20, "cluster 2's web withdrawn from cluster 1", || async {
             (web_in_c1(&c1, &ns).await == (false, vec![])).then_some(())
         })

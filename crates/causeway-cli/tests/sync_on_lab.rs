@@ -10,8 +10,8 @@
 
 use std::time::{Duration, Instant};
 
-use causeway_api::names::{LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER, PROPERTY_CLUSTER_ID};
-use causeway_api::{ClusterProperty, ServiceExport, ServiceImport, ServiceImportType};
+use causeway_api::names::{LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER};
+use causeway_api::{ServiceExport, ServiceImport, ServiceImportType};
 use causeway_test_support::daemon::{Daemon, controller_args};
 use causeway_test_support::{Lab, eventually, lab, rbac, unique_name, with_temp_ns};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
@@ -65,13 +65,11 @@ async fn controller(lab: &Lab, cluster: u8, ns: &str) -> Daemon {
     )
 }
 
+/// The cluster's id as its controller reads it (created from the kube-system UID if absent).
 async fn cluster_id(client: &kube::Client) -> String {
-    Api::<ClusterProperty>::all(client.clone())
-        .get(PROPERTY_CLUSTER_ID)
+    causeway_controller::sync::identity::cluster_id(client, true)
         .await
         .unwrap()
-        .spec
-        .value
 }
 
 /// A Service backed by one Running, Ready pod on a node of its own, so the real

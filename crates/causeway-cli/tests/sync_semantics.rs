@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 
 use causeway_api::names::{
     LABEL_K8S_SERVICE_NAME, LABEL_MANAGED_BY, LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER,
-    MANAGED_BY_CAUSEWAY, PROPERTY_CLUSTER_ID,
+    MANAGED_BY_CAUSEWAY,
 };
-use causeway_api::{ClusterProperty, ServiceExport, ServiceImport, ServiceImportType};
+use causeway_api::{ServiceExport, ServiceImport, ServiceImportType};
 use causeway_core::naming::derived_service_name;
 use causeway_test_support::daemon::{Daemon, controller_args};
 use causeway_test_support::{Lab, eventually, lab, rbac, unique_name, with_temp_ns};
@@ -111,13 +111,11 @@ async fn controllers(lab: &Lab, ns: &str) -> (Daemon, Daemon) {
     )
 }
 
+/// The cluster's id as its controller reads it (created from the kube-system UID if absent).
 async fn cluster_id(client: &kube::Client) -> String {
-    Api::<ClusterProperty>::all(client.clone())
-        .get(PROPERTY_CLUSTER_ID)
+    causeway_controller::sync::identity::cluster_id(client, true)
         .await
         .unwrap()
-        .spec
-        .value
 }
 
 /// A lab Node (no kubelet) named `<tag>-<name>` in zone `zone`, for pods to be bound to; the

@@ -124,6 +124,7 @@ pub async fn run(
     let mut member_backoff = Backoff::default();
     let mut reported: HashSet<(String, String, Reason)> = HashSet::new();
     let mut last_membership = Clusterset::Unknown;
+    let mut reported_exclusions: HashSet<(String, &'static str)> = HashSet::new();
     loop {
         tokio::select! {
             () = notify.notified() => {}
@@ -191,6 +192,7 @@ pub async fn run(
             .map(|(p, set)| candidate(p, set.as_deref()))
             .collect();
         let exclusions = membership::judge(id, local_set, &candidates);
+        report_exclusions(&recorder, &peers, &exclusions, &mut reported_exclusions).await;
         if peers.listed() && member_backoff.due() {
             let inputs: Vec<MemberInput<'_>> = peers
                 .iter()
@@ -363,15 +365,52 @@ async fn report_member_failure(
     secret: &members::PeerSecret,
     failure: &MemberFailure,
 ) {
+    let note = format!(
+        "{}: {}; other members keep syncing",
+        failure.reason.as_str(),
+        failure.message()
+    );
+    warn_on_secret(recorder, secret, "MemberUnavailable", note, "Connect").await;
+}
+
+/// A `MemberExcluded` Warning Event on each peer Secret whose member newly takes no part
+/// (`NotInClusterSet`, `DuplicateClusterID`), once per Secret and reason while it lasts.
+async fn report_exclusions(
+    recorder: &Recorder,
+    peers: &Peers,
+    exclusions: &[Option<Exclusion>],
+    reported: &mut HashSet<(String, &'static str)>,
+) {
+    let current: HashSet<(String, &'static str)> = peers
+        .iter()
+        .zip(exclusions)
+        .filter_map(|(p, e)| Some((p.secret.name.clone(), e.as_ref()?.reason)))
+        .collect();
+    reported.retain(|k| current.contains(k));
+    for (p, excluded) in peers.iter().zip(exclusions) {
+        let Some(excluded) = excluded else {
+            continue;
+        };
+        if reported.insert((p.secret.name.clone(), excluded.reason)) {
+            let note = format!("{}: {}", excluded.reason, excluded.message);
+            warn_on_secret(recorder, &p.secret, "MemberExcluded", note, "Sync").await;
+        }
+    }
+}
+
+/// Publishes a Warning Event about a peer Secret.
+async fn warn_on_secret(
+    recorder: &Recorder,
+    secret: &members::PeerSecret,
+    reason: &str,
+    note: String,
+    action: &str,
+) {
     let ev = Event {
         type_: EventType::Warning,
-        reason: "MemberUnavailable".into(),
-        note: Some(format!(
-            "{}: {}; other members keep syncing",
-            failure.reason.as_str(),
-            failure.message()
-        )),
-        action: "Connect".into(),
+        reason: reason.into(),
+        note: Some(note),
+        action: action.into(),
         secondary: None,
     };
     let reference = ObjectReference {
