@@ -52,8 +52,9 @@ enum Command {
     /// Keep cross-cluster pod routing (flannel VXLAN peering) right on this node.
     #[cfg(feature = "netpeer")]
     Netpeer(netpeer::NetpeerCommand),
-    /// Let this cluster read a peer cluster (read-only credential stored as a peer Secret);
-    /// `--both` also the other way round.
+    /// Put this cluster and a peer in one clusterset (ClusterProperty `clusterset.k8s.io`) and let
+    /// this cluster read the peer (read-only credential stored as a peer Secret); `--both` also
+    /// the other way round.
     #[cfg(feature = "tools")]
     Join(join::JoinCommand),
     /// Copy a Service's EndpointSlices from a source cluster into a target cluster as MCS

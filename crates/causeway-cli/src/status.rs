@@ -12,8 +12,10 @@ use std::io::Write;
 
 use anyhow::Context as _;
 use causeway_api::clusterset_member::condition::{REACHABLE, STALE};
-use causeway_api::names::{LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER};
-use causeway_api::{ClusterSetMember, Condition, ServiceExport, ServiceImport, ServiceImportType};
+use causeway_api::names::{LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER, PROPERTY_CLUSTERSET};
+use causeway_api::{
+    ClusterProperty, ClusterSetMember, Condition, ServiceExport, ServiceImport, ServiceImportType,
+};
 use causeway_controller::sync::{identity, members};
 use causeway_runtime::ClientArgs;
 use clap::{Args, ValueEnum};
@@ -50,6 +52,8 @@ pub struct StatusCommand {
 #[derive(Debug, Serialize)]
 struct Report {
     cluster: String,
+    /// ClusterProperty `clusterset.k8s.io`; `None`: not a member (the sync is paused).
+    clusterset: Option<String>,
     members: Vec<MemberReport>,
     services: Vec<ServiceReport>,
     dns: crate::status_dns::DnsReport,
@@ -119,6 +123,11 @@ impl StatusCommand {
         } = self;
         let client = client.client().await?;
         let cluster = identity::cluster_id(&client, false).await?;
+        let clusterset = Api::<ClusterProperty>::all(client.clone())
+            .get_opt(PROPERTY_CLUSTERSET)
+            .await
+            .with_context(|| format!("failed to read ClusterProperty {PROPERTY_CLUSTERSET}"))?
+            .map(|p| p.spec.value);
         let (member_reports, peers) = member_reports(&client, &members_namespace).await;
         let (imports, exports, slices) = match &namespace {
             Some(ns) => (
@@ -211,6 +220,7 @@ impl StatusCommand {
         }
         let report = Report {
             cluster,
+            clusterset,
             members: member_reports,
             services,
             dns: crate::status_dns::check(&client, &dns).await,
@@ -333,6 +343,13 @@ async fn member_reports(
 
 fn print_table(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
     writeln!(out, "cluster: {}", r.cluster)?;
+    match &r.clusterset {
+        Some(set) => writeln!(out, "clusterset: {set}")?,
+        None => writeln!(
+            out,
+            "clusterset: none (ClusterProperty {PROPERTY_CLUSTERSET} is absent: the sync is paused; run `causeway join`)"
+        )?,
+    }
     writeln!(out, "\nMEMBERS")?;
     if r.members.is_empty() {
         writeln!(out, "  (none: run `causeway join`)")?;

@@ -712,6 +712,10 @@ async fn status_report(lab: Lab, ns: String, tag: String) {
         let text = status(&lab, cluster, &ns, "json").await;
         let report: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(report["cluster"], json!(cluster_id(client).await));
+        assert_eq!(
+            report["clusterset"], "clusterset",
+            "join put the cluster in the default clusterset"
+        );
         let svc = |name: &str| {
             report["services"]
                 .as_array()
@@ -756,6 +760,7 @@ async fn status_report(lab: Lab, ns: String, tag: String) {
             "an exporter shows its own condition, cluster 3 a member's: {shown}"
         );
         let table = status(&lab, cluster, &ns, "table").await;
+        assert!(table.contains("\nclusterset: clusterset\n"), "{table}");
         let line = |name: &str| {
             table
                 .lines()
