@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use causeway_api::names::{LABEL_PEER, LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER};
 use causeway_api::{ClusterSetMember, Condition, ServiceExport, ServiceImport};
+use causeway_test_support::admin::{free_port, metrics, sample};
 use causeway_test_support::daemon::{Daemon, controller_args};
 use causeway_test_support::{Lab, eventually, lab, rbac, unique_name, with_temp_ns};
 use k8s_openapi::api::authentication::v1::TokenRequest;
@@ -61,27 +62,6 @@ fn controller(lab: &Lab, cluster: u8, ns: &str, admin_port: u16) -> Daemon {
     )
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn metrics(port: u16) -> Option<String> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
-        .await
-        .ok()?;
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await.ok()?;
-    Some(body)
-}
-
 async fn readyz(port: u16) -> bool {
     let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
         return false;
@@ -112,13 +92,6 @@ fn writes_by_kind(metrics: &str) -> BTreeMap<String, u64> {
             Some((kind, l.rsplit(' ').next()?.parse::<u64>().ok()?))
         })
         .collect()
-}
-
-/// The value of the sample `name` (with its labels, as printed).
-fn sample(metrics: &str, name: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// The sync's writes of imports, slices and exports since `before`, by kind (the import side's

@@ -21,13 +21,14 @@ use causeway_api::names::{
     LABEL_PEER, LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER, PROPERTY_CLUSTERSET,
 };
 use causeway_api::{ClusterProperty, ClusterSetMember, Condition, ServiceExport, ServiceImport};
+use causeway_test_support::admin;
+use causeway_test_support::admin::{free_port, metrics, sample};
 use causeway_test_support::daemon::{Daemon, controller_args};
 use causeway_test_support::{Lab, eventually, lab, rbac, unique_name, with_temp_ns};
 use k8s_openapi::api::core::v1::{Node, Pod, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const RBAC: &str = include_str!("../../../deploy/controller/rbac.yaml");
 
@@ -119,22 +120,12 @@ async fn delete_clusterset(client: &kube::Client) {
         .await;
 }
 
-/// Runs `causeway join` from cluster `a` to cluster `b` with `extra` flags.
+/// Runs `causeway join` from cluster `a` to cluster `b` with this test's members namespace and
+/// `extra` flags.
 async fn join(lab: &Lab, a: u8, b: u8, ns: &str, extra: &[&str]) -> std::process::Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_causeway"))
-        .args([
-            "join",
-            "--kubeconfig",
-            &lab.paths.admin_kubeconfig(a).display().to_string(),
-            "--peer-kubeconfig",
-            &lab.paths.admin_kubeconfig(b).display().to_string(),
-            "--members-namespace",
-            ns,
-        ])
-        .args(extra)
-        .output()
-        .await
-        .unwrap()
+    let mut flags = vec!["--members-namespace", ns];
+    flags.extend_from_slice(extra);
+    admin::join(env!("CARGO_BIN_EXE_causeway").as_ref(), lab, a, b, &flags).await
 }
 
 /// Grants the controller user read access to peer Secrets in the test namespace, which serves as
@@ -164,33 +155,6 @@ fn controller(lab: &Lab, ns: &str, admin_port: u16) -> Daemon {
         &[("POD_NAME", "ctl")],
         lab.paths.root(),
     )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn metrics(port: u16) -> Option<String> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
-        .await
-        .ok()?;
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await.ok()?;
-    Some(body)
-}
-
-fn sample(metrics: &str, name: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// Service `web` with one ready pod at `ip`, exported.

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use causeway_api::names::{LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER};
 use causeway_api::{ServiceExport, ServiceImport, ServiceImportType};
+use causeway_test_support::admin;
 use causeway_test_support::daemon::{Daemon, controller_args};
 use causeway_test_support::{Lab, eventually, lab, rbac, unique_name, with_temp_ns};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
@@ -26,23 +27,7 @@ async fn join(lab: &Lab) {
 }
 
 async fn join_pair(lab: &Lab, a: u8, b: u8) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_causeway"))
-        .args([
-            "join",
-            "--kubeconfig",
-            &lab.paths.admin_kubeconfig(a).display().to_string(),
-            "--peer-kubeconfig",
-            &lab.paths.admin_kubeconfig(b).display().to_string(),
-            "--both",
-        ])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "join failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    admin::join_both(env!("CARGO_BIN_EXE_causeway").as_ref(), lab, a, b).await;
 }
 
 async fn controller(lab: &Lab, cluster: u8, ns: &str) -> Daemon {

@@ -26,6 +26,8 @@ use causeway_api::names::{
 };
 use causeway_api::{ServiceExport, ServiceImport, ServiceImportType};
 use causeway_core::naming::derived_service_name;
+use causeway_test_support::admin;
+use causeway_test_support::admin::{free_port, metrics};
 use causeway_test_support::daemon::{Daemon, controller_args};
 use causeway_test_support::{Lab, eventually, lab, rbac, unique_name, with_temp_ns};
 use futures::FutureExt;
@@ -34,7 +36,6 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const RBAC: &str = include_str!("../../../deploy/controller/rbac.yaml");
 
@@ -71,23 +72,7 @@ where
 }
 
 async fn join(lab: &Lab, a: u8, b: u8) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_causeway"))
-        .args([
-            "join",
-            "--kubeconfig",
-            &lab.paths.admin_kubeconfig(a).display().to_string(),
-            "--peer-kubeconfig",
-            &lab.paths.admin_kubeconfig(b).display().to_string(),
-            "--both",
-        ])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "join failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    admin::join_both(env!("CARGO_BIN_EXE_causeway").as_ref(), lab, a, b).await;
 }
 
 /// A controller for cluster `cluster` reconciling only `ns`, admin endpoints on `admin`.
@@ -1027,19 +1012,6 @@ async fn slice_fields(lab: Lab, ns: String, tag: String) {
     }
 }
 
-async fn metrics(port: u16) -> Option<String> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
-        .await
-        .ok()?;
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await.ok()?;
-    Some(body)
-}
-
 /// API writes for services and imports (member status writes left out).
 fn service_writes(metrics: &str) -> u64 {
     metrics
@@ -1048,14 +1020,6 @@ fn service_writes(metrics: &str) -> u64 {
         .filter(|l| !l.contains("clustersetmember"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test]

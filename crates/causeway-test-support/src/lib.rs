@@ -6,6 +6,7 @@
 //! afterwards, also when the body panics, so tests can run in parallel. [`pods::TestPod`] is a lab
 //! pod namespace deleted on drop; [`net`] probes TCP between pods.
 
+pub mod admin;
 pub mod daemon;
 pub mod dns;
 pub mod net;
