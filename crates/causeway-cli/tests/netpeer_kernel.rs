@@ -37,17 +37,15 @@
     clippy::default_trait_access
 )]
 
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use causeway_lab::layout::BRIDGE;
 use causeway_lab::netdev;
 use causeway_test_support::daemon::Daemon;
 use causeway_test_support::net::http_get;
-use causeway_test_support::{Lab, eventually, lab, rbac, unique_name};
-use futures::FutureExt;
+use causeway_test_support::{Lab, eventually, lab, rbac, unique_name, with_temp_ns};
 use k8s_openapi::api::core::v1::Node;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 const PEER_RBAC: &str = include_str!("../../../deploy/netpeer/peer-rbac.yaml");
@@ -302,20 +300,12 @@ fn lines_with<'a>(text: &'a str, needle: &str) -> Vec<&'a str> {
 async fn direct_routing_mac_and_public_ip_changes_on_the_real_kernel() {
     let lab = lab(2).await;
     rbac::install_for_user(&lab.client(2), PEER_RBAC, "causeway-netpeer").await;
-    let label = unique_name("npk");
-    let nodes: Api<Node> = Api::all(lab.client(2));
-    let result = AssertUnwindSafe(peering_story(&lab, &nodes, &label))
-        .catch_unwind()
-        .await;
-    let _ = nodes
-        .delete_collection(
-            &DeleteParams::default(),
-            &ListParams::default().labels(&format!("causeway-test={label}")),
-        )
-        .await;
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
-    }
+    // The peer Nodes are labelled `causeway-test=<namespace>`: with_temp_ns removes them.
+    with_temp_ns(&lab, |lab, label| async move {
+        let nodes: Api<Node> = Api::all(lab.client(2));
+        peering_story(&lab, &nodes, &label).await;
+    })
+    .await;
 }
 
 async fn peering_story(lab: &Lab, nodes: &Api<Node>, label: &str) {
@@ -691,20 +681,12 @@ fn metric(text: &str, series: &str) -> Option<String> {
 async fn agent_condition_follows_a_missing_or_wrong_flannel_1_on_the_real_kernel() {
     let lab = lab(2).await;
     rbac::install_for_user(&lab.client(2), PEER_RBAC, "causeway-netpeer").await;
-    let label = unique_name("nph");
-    let nodes: Api<Node> = Api::all(lab.client(2));
-    let result = AssertUnwindSafe(condition_story(&lab, &nodes, &label))
-        .catch_unwind()
-        .await;
-    let _ = nodes
-        .delete_collection(
-            &DeleteParams::default(),
-            &ListParams::default().labels(&format!("causeway-test={label}")),
-        )
-        .await;
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
-    }
+    // The peer Nodes are labelled `causeway-test=<namespace>`: with_temp_ns removes them.
+    with_temp_ns(&lab, |lab, label| async move {
+        let nodes: Api<Node> = Api::all(lab.client(2));
+        condition_story(&lab, &nodes, &label).await;
+    })
+    .await;
 }
 
 async fn condition_story(lab: &Lab, nodes: &Api<Node>, label: &str) {

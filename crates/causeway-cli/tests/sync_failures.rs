@@ -23,11 +23,12 @@ use causeway_api::names::{LABEL_PEER, LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER};
 use causeway_api::{ClusterSetMember, Condition, ServiceExport, ServiceImport};
 use causeway_test_support::admin::{free_port, metrics, sample};
 use causeway_test_support::daemon::{Daemon, controller_args};
+use causeway_test_support::exported;
 use causeway_test_support::{Lab, eventually, lab, rbac, unique_name, with_temp_ns};
 use k8s_openapi::api::authentication::v1::TokenRequest;
-use k8s_openapi::api::core::v1::{Node, Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -129,41 +130,10 @@ async fn settled_writes(port: u16, ctl: &Daemon) -> BTreeMap<String, u64> {
     last.0
 }
 
+/// The test's lab Node and Service `serve` with one ready pod at `ip`, exported.
 async fn workload(client: &kube::Client, ns: &str, ip: &str) {
-    let node = format!("{ns}-n");
-    let n: Node = serde_json::from_value(json!({
-        "metadata": {"name": node, "labels": {"causeway-test": ns}},
-        "status": {"addresses": [{"type": "InternalIP", "address": "198.51.100.251"}]}
-    }))
-    .unwrap();
-    Api::<Node>::all(client.clone())
-        .create(&PostParams::default(), &n)
-        .await
-        .unwrap();
-    exported(client, ns, "serve", ip).await;
-}
-
-/// Service `name` with one ready pod at `ip` (on the node of [`workload`]), exported.
-async fn exported(client: &kube::Client, ns: &str, name: &str, ip: &str) {
-    let node = format!("{ns}-n");
-    let svc: Service = serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080}]}})).unwrap();
-    Api::<Service>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &svc)
-        .await
-        .unwrap();
-    let pod_name = format!("{name}-0");
-    let pod: Pod = serde_json::from_value(json!({"metadata": {"name": pod_name, "labels": {"app": name}}, "spec": {"nodeName": node, "containers": [{"name": "c", "image": "causeway:dev"}]}})).unwrap();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    pods.create(&PostParams::default(), &pod).await.unwrap();
-    let status = json!({"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "conditions": [{"type": "Ready", "status": "True"}]}});
-    pods.patch_status(&pod_name, &PatchParams::default(), &Patch::Merge(&status))
-        .await
-        .unwrap();
-    let e: ServiceExport = serde_json::from_value(json!({"apiVersion": "multicluster.x-k8s.io/v1beta1", "kind": "ServiceExport", "metadata": {"name": name}})).unwrap();
-    Api::<ServiceExport>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &e)
-        .await
-        .unwrap();
+    exported::node(client, ns, "198.51.100.251").await;
+    exported::service(client, ns, "serve", ip).await;
 }
 
 async fn import_exists(client: &kube::Client, ns: &str, name: &str) -> bool {
@@ -365,8 +335,8 @@ async fn peer_outage_bad_credentials_and_restart() {
         .await;
         assert!(both.contains(&id2));
         // One service exported only by cluster 2, one only by cluster 1: both imported here.
-        exported(&c2, &ns, "only2", "10.44.0.52").await;
-        exported(&c1, &ns, "local1", "10.42.0.53").await;
+        exported::service(&c2, &ns, "only2", "10.44.0.52").await;
+        exported::service(&c1, &ns, "local1", "10.42.0.53").await;
         eventually(20, "imports only2 and local1 in cluster 1", || async {
             (import_exists(&c1, &ns, "only2").await && import_exists(&c1, &ns, "local1").await).then_some(())
         })
@@ -544,9 +514,6 @@ async fn peer_outage_bad_credentials_and_restart() {
         assert!((3..=3 + reason_changes).contains(&member_writes), "one status write per transition: {member_writes} writes, {reason_changes} reason changes:\n{}", ctl.log_text());
         assert!(ctl.child.try_wait().unwrap().is_none(), "controller still runs");
         ctl.terminate().await;
-        for c in &lab.clients {
-            let _ = Api::<Node>::all(c.clone()).delete_collection(&DeleteParams::default(), &ListParams::default().labels(&format!("causeway-test={ns}"))).await;
-        }
     })
     .await;
 }

@@ -20,12 +20,12 @@ use std::time::Duration;
 use causeway_api::names::{
     LABEL_PEER, LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER, PROPERTY_CLUSTERSET,
 };
-use causeway_api::{ClusterProperty, ClusterSetMember, Condition, ServiceExport, ServiceImport};
-use causeway_test_support::admin;
+use causeway_api::{ClusterProperty, ClusterSetMember, Condition, ServiceImport};
 use causeway_test_support::admin::{free_port, metrics, sample};
 use causeway_test_support::daemon::{Daemon, controller_args};
 use causeway_test_support::{Lab, eventually, lab, rbac, unique_name, with_temp_ns};
-use k8s_openapi::api::core::v1::{Node, Pod, Secret, Service};
+use causeway_test_support::{admin, exported};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -157,37 +157,6 @@ fn controller(lab: &Lab, ns: &str, admin_port: u16) -> Daemon {
     )
 }
 
-/// Service `web` with one ready pod at `ip`, exported.
-async fn exported_web(client: &kube::Client, ns: &str, ip: &str) {
-    let node = format!("{ns}-n");
-    let n: Node = serde_json::from_value(json!({
-        "metadata": {"name": node, "labels": {"causeway-test": ns}},
-        "status": {"addresses": [{"type": "InternalIP", "address": "198.51.100.252"}]}
-    }))
-    .unwrap();
-    Api::<Node>::all(client.clone())
-        .create(&PostParams::default(), &n)
-        .await
-        .unwrap();
-    let svc: Service = serde_json::from_value(json!({"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}})).unwrap();
-    Api::<Service>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &svc)
-        .await
-        .unwrap();
-    let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "web-0", "labels": {"app": "web"}}, "spec": {"nodeName": node, "containers": [{"name": "c", "image": "causeway:dev"}]}})).unwrap();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    pods.create(&PostParams::default(), &pod).await.unwrap();
-    let status = json!({"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "conditions": [{"type": "Ready", "status": "True"}]}});
-    pods.patch_status("web-0", &PatchParams::default(), &Patch::Merge(&status))
-        .await
-        .unwrap();
-    let e: ServiceExport = serde_json::from_value(json!({"apiVersion": "multicluster.x-k8s.io/v1beta1", "kind": "ServiceExport", "metadata": {"name": "web"}})).unwrap();
-    Api::<ServiceExport>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &e)
-        .await
-        .unwrap();
-}
-
 /// The import `web` in cluster 1 and the source clusters of its MCS slices.
 async fn web_in_c1(client: &kube::Client, ns: &str) -> (bool, Vec<String>) {
     let import = Api::<ServiceImport>::namespaced(client.clone(), ns)
@@ -270,7 +239,8 @@ async fn join_sets_membership_and_the_sync_honours_it() {
 
         let port = free_port();
         let mut ctl = controller(&lab, &ns, port);
-        exported_web(&c2, &ns, "10.44.0.61").await;
+        exported::node(&c2, &ns, "198.51.100.252").await;
+        exported::service(&c2, &ns, "web", "10.44.0.61").await;
         let good = format!("peer-{id2}");
         member_is(&c1, &ns, &good, "Reachable", "True", "Connected").await;
         eventually(20, "cluster 2's web imported in cluster 1", || async {
@@ -346,9 +316,6 @@ async fn join_sets_membership_and_the_sync_honours_it() {
 
         assert!(ctl.child.try_wait().unwrap().is_none(), "controller still runs");
         ctl.terminate().await;
-        for c in &lab.clients {
-            let _ = Api::<Node>::all(c.clone()).delete_collection(&DeleteParams::default(), &ListParams::default().labels(&format!("causeway-test={ns}"))).await;
-        }
     })
     .await;
 }

@@ -105,18 +105,6 @@ async fn set_pod_ip(client: &kube::Client, ns: &str, pod: &str, ip: &str) {
         .unwrap();
 }
 
-async fn cleanup_nodes(lab: &Lab, ns: &str) {
-    for c in &lab.clients {
-        let nodes: Api<Node> = Api::all(c.clone());
-        let _ = nodes
-            .delete_collection(
-                &DeleteParams::default(),
-                &ListParams::default().labels(&format!("causeway-test={ns}")),
-            )
-            .await;
-    }
-}
-
 async fn export(client: &kube::Client, ns: &str, name: &str, labels: serde_json::Value) {
     let e: ServiceExport = serde_json::from_value(json!({
         "apiVersion": "multicluster.x-k8s.io/v1beta1", "kind": "ServiceExport",
@@ -290,7 +278,6 @@ async fn exports_from_both_clusters_become_imports_with_live_endpoints_everywher
             "unexport → removed everywhere: {:.2} s",
             t2.elapsed().as_secs_f64()
         );
-        cleanup_nodes(&lab, &ns).await;
     })
     .await;
 }
@@ -366,7 +353,6 @@ async fn conflicts_are_reported_on_every_export_and_invalid_exports_import_nothi
             assert!(imports.get_opt("ext").await.unwrap().is_none());
             assert!(imports.get_opt("ghost").await.unwrap().is_none());
         }
-        cleanup_nodes(&lab, &ns).await;
     })
     .await;
 }
@@ -478,7 +464,6 @@ async fn three_clusters_agree_and_a_non_exporting_member_imports_too() {
                     .is_some()
             );
         }
-        cleanup_nodes(&lab, &ns).await;
     })
     .await;
 }

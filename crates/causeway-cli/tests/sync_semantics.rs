@@ -17,7 +17,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use causeway_api::names::{
@@ -30,7 +29,6 @@ use causeway_test_support::admin;
 use causeway_test_support::admin::{free_port, metrics};
 use causeway_test_support::daemon::{Daemon, controller_args};
 use causeway_test_support::{Lab, eventually, lab, rbac, unique_name, with_temp_ns};
-use futures::FutureExt;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
@@ -39,12 +37,11 @@ use serde_json::{Value, json};
 
 const RBAC: &str = include_str!("../../../deploy/controller/rbac.yaml");
 
-/// Joins every pair of clusters 1..=`clusters` both ways, runs `body(lab, namespace, tag)` in a
-/// fresh namespace and removes the lab Nodes the body labelled `causeway-test=<tag>`, also when
-/// it panics.
+/// Joins every pair of clusters 1..=`clusters` both ways and runs `body(lab, namespace)` in a
+/// fresh namespace; the lab Nodes the body labels `causeway-test=<namespace>` go with it.
 async fn on_lab<F, Fut>(clusters: u8, body: F)
 where
-    F: FnOnce(Lab, String, String) -> Fut,
+    F: FnOnce(Lab, String) -> Fut,
     Fut: Future<Output = ()>,
 {
     let lab = lab(clusters).await;
@@ -53,22 +50,7 @@ where
             join(&lab, a, b).await;
         }
     }
-    let tag = unique_name("sem");
-    let t = tag.clone();
-    let result = AssertUnwindSafe(with_temp_ns(&lab, move |lab, ns| body(lab, ns, t)))
-        .catch_unwind()
-        .await;
-    for c in &lab.clients {
-        let _ = Api::<Node>::all(c.clone())
-            .delete_collection(
-                &DeleteParams::default(),
-                &ListParams::default().labels(&format!("causeway-test={tag}")),
-            )
-            .await;
-    }
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
-    }
+    with_temp_ns(&lab, body).await;
 }
 
 async fn join(lab: &Lab, a: u8, b: u8) {
@@ -103,13 +85,14 @@ async fn cluster_id(client: &kube::Client) -> String {
         .unwrap()
 }
 
-/// A lab Node (no kubelet) named `<tag>-<name>` in zone `zone`, for pods to be bound to; the
+/// A lab Node (no kubelet) named `<ns>-<name>` in zone `zone` and labelled `causeway-test=<ns>`
+/// (`with_temp_ns` removes it with the namespace), for pods to be bound to; the
 /// kube-controller-manager needs it to publish their endpoints (lab-notes §5).
-async fn node(client: &kube::Client, tag: &str, name: &str, zone: &str) -> String {
-    let node = format!("{tag}-{name}");
+async fn node(client: &kube::Client, ns: &str, name: &str, zone: &str) -> String {
+    let node = format!("{ns}-{name}");
     let n: Node = serde_json::from_value(json!({
         "metadata": {"name": node, "labels": {
-            "causeway-test": tag, "topology.kubernetes.io/zone": zone
+            "causeway-test": ns, "topology.kubernetes.io/zone": zone
         }},
         "spec": {"podCIDR": "10.99.0.0/24"},
         "status": {"addresses": [{"type": "InternalIP", "address": "198.51.100.250"}]}
@@ -172,8 +155,8 @@ async fn pod(
 }
 
 /// A Service with one ready pod behind it on a node of its own.
-async fn workload(client: &kube::Client, ns: &str, tag: &str, name: &str, ip: &str, spec: Value) {
-    let n = node(client, tag, name, "zone-a").await;
+async fn workload(client: &kube::Client, ns: &str, name: &str, ip: &str, spec: Value) {
+    let n = node(client, ns, name, "zone-a").await;
     service(client, ns, name, spec, json!({})).await;
     pod(
         client,
@@ -289,23 +272,23 @@ async fn headless_nodeport_and_loadbalancer_exports_import_with_the_right_type()
     on_lab(2, service_types).await;
 }
 
-async fn service_types(lab: Lab, ns: String, tag: String) {
+async fn service_types(lab: Lab, ns: String) {
     let (c1, c2) = (lab.client(1), lab.client(2));
     let _d = controllers(&lab, &ns).await;
     let (id1, id2) = (cluster_id(&c1).await, cluster_id(&c2).await);
     let sql = json!({"clusterIP": "None", "ports": [{"name": "sql", "port": 5432}]});
-    workload(&c1, &ns, &tag, "hl", "10.42.7.1", sql.clone()).await;
-    workload(&c2, &ns, &tag, "hl", "10.44.7.1", sql).await;
+    workload(&c1, &ns, "hl", "10.42.7.1", sql.clone()).await;
+    workload(&c2, &ns, "hl", "10.44.7.1", sql).await;
     // Headless without ports (DNS only): the controller-manager's slices carry no ports.
     let bare = json!({"clusterIP": "None"});
-    workload(&c1, &ns, &tag, "bare", "10.42.7.2", bare.clone()).await;
-    workload(&c2, &ns, &tag, "bare", "10.44.7.2", bare).await;
+    workload(&c1, &ns, "bare", "10.42.7.2", bare.clone()).await;
+    workload(&c2, &ns, "bare", "10.44.7.2", bare).await;
     // NodePort in one cluster, LoadBalancer in the other: both are ClusterSetIP, no conflict.
     let web =
         |t: &str| json!({"type": t, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]});
-    workload(&c1, &ns, &tag, "np", "10.42.7.3", web("NodePort")).await;
-    workload(&c2, &ns, &tag, "np", "10.44.7.3", web("LoadBalancer")).await;
-    workload(&c1, &ns, &tag, "lb", "10.42.7.4", web("LoadBalancer")).await;
+    workload(&c1, &ns, "np", "10.42.7.3", web("NodePort")).await;
+    workload(&c2, &ns, "np", "10.44.7.3", web("LoadBalancer")).await;
+    workload(&c1, &ns, "lb", "10.42.7.4", web("LoadBalancer")).await;
     for name in ["hl", "bare", "np"] {
         export(&c1, &ns, name, json!({}), json!({})).await;
         export(&c2, &ns, name, json!({}), json!({})).await;
@@ -428,7 +411,7 @@ async fn service_fields_and_exported_annotations_reach_the_import_and_disagreeme
     on_lab(2, service_fields).await;
 }
 
-async fn service_fields(lab: Lab, ns: String, tag: String) {
+async fn service_fields(lab: Lab, ns: String) {
     let (c1, c2) = (lab.client(1), lab.client(2));
     let _d = controllers(&lab, &ns).await;
     let id1 = cluster_id(&c1).await;
@@ -449,7 +432,7 @@ async fn service_fields(lab: Lab, ns: String, tag: String) {
         })
     };
     for (client, ip) in [(&c1, "10.42.8.1"), (&c2, "10.44.8.1")] {
-        let n = node(client, &tag, "sticky", "zone-a").await;
+        let n = node(client, &ns, "sticky", "zone-a").await;
         service(
             client,
             &ns,
@@ -464,7 +447,6 @@ async fn service_fields(lab: Lab, ns: String, tag: String) {
     workload(
         &c1,
         &ns,
-        &tag,
         "split-a",
         "10.42.8.2",
         fields("ClientIP", None, "Cluster", "PreferClose"),
@@ -473,7 +455,6 @@ async fn service_fields(lab: Lab, ns: String, tag: String) {
     workload(
         &c2,
         &ns,
-        &tag,
         "split-a",
         "10.44.8.2",
         fields("None", None, "Cluster", "PreferClose"),
@@ -482,7 +463,6 @@ async fn service_fields(lab: Lab, ns: String, tag: String) {
     workload(
         &c1,
         &ns,
-        &tag,
         "split-b",
         "10.42.8.3",
         fields("ClientIP", Some(300), "Local", "PreferClose"),
@@ -491,7 +471,6 @@ async fn service_fields(lab: Lab, ns: String, tag: String) {
     workload(
         &c2,
         &ns,
-        &tag,
         "split-b",
         "10.44.8.3",
         fields("ClientIP", Some(600), "Cluster", "PreferSameZone"),
@@ -622,7 +601,7 @@ async fn causeway_status_shows_exporters_ready_endpoints_and_conflicts() {
     on_lab(3, status_report).await;
 }
 
-async fn status_report(lab: Lab, ns: String, tag: String) {
+async fn status_report(lab: Lab, ns: String) {
     let (c1, c2, c3) = (lab.client(1), lab.client(2), lab.client(3));
     let _d = controllers(&lab, &ns).await;
     // Cluster 3 exports nothing; it imports, and its status reads the conflict from a member.
@@ -635,9 +614,9 @@ async fn status_report(lab: Lab, ns: String, tag: String) {
         })
     };
     // agree: both clusters; cluster 2 has a second pod that is not ready.
-    workload(&c1, &ns, &tag, "agree", "10.42.11.1", http("Cluster")).await;
-    workload(&c2, &ns, &tag, "agree", "10.44.11.1", http("Cluster")).await;
-    let n = node(&c2, &tag, "agree-1", "zone-a").await;
+    workload(&c1, &ns, "agree", "10.42.11.1", http("Cluster")).await;
+    workload(&c2, &ns, "agree", "10.44.11.1", http("Cluster")).await;
+    let n = node(&c2, &ns, "agree-1", "zone-a").await;
     pod(
         &c2,
         &ns,
@@ -650,13 +629,12 @@ async fn status_report(lab: Lab, ns: String, tag: String) {
     )
     .await;
     // split: cluster 1's export is the oldest; cluster 2 disagrees on internalTrafficPolicy.
-    workload(&c1, &ns, &tag, "split", "10.42.11.3", http("Local")).await;
-    workload(&c2, &ns, &tag, "split", "10.44.11.3", http("Cluster")).await;
+    workload(&c1, &ns, "split", "10.42.11.3", http("Local")).await;
+    workload(&c2, &ns, "split", "10.44.11.3", http("Cluster")).await;
     // hl: headless, cluster 2 only.
     workload(
         &c2,
         &ns,
-        &tag,
         "hl",
         "10.44.11.4",
         json!({"clusterIP": "None", "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}]}),
@@ -799,13 +777,13 @@ async fn mcs_slices_carry_endpoint_fields_and_large_services_arrive_in_slices_of
     on_lab(2, slice_fields).await;
 }
 
-async fn slice_fields(lab: Lab, ns: String, tag: String) {
+async fn slice_fields(lab: Lab, ns: String) {
     let (c1, c2) = (lab.client(1), lab.client(2));
     let _d = controllers(&lab, &ns).await;
     let id2 = cluster_id(&c2).await;
     // web: cluster 2 only, named ports, pods with a hostname in zone-b: one ready, one not,
     // one terminating.
-    let n = node(&c2, &tag, "web", "zone-b").await;
+    let n = node(&c2, &ns, "web", "zone-b").await;
     let ports = json!({"ports": [
         {"name": "http", "port": 80, "targetPort": 8080},
         {"name": "metrics", "port": 9090}
@@ -842,7 +820,7 @@ async fn slice_fields(lab: Lab, ns: String, tag: String) {
     export(&c2, &ns, "web", json!({}), json!({})).await;
 
     // big: 150 pods; the controller-manager splits them into source slices of at most 100.
-    let n = node(&c2, &tag, "big", "zone-b").await;
+    let n = node(&c2, &ns, "big", "zone-b").await;
     service(
         &c2,
         &ns,
@@ -1027,7 +1005,7 @@ async fn a_member_without_the_namespace_gets_no_import_until_the_namespace_exist
     on_lab(2, missing_namespace).await;
 }
 
-async fn missing_namespace(lab: Lab, ns: String, tag: String) {
+async fn missing_namespace(lab: Lab, ns: String) {
     let (c1, c2) = (lab.client(1), lab.client(2));
     let namespaces: Api<Namespace> = Api::all(c2.clone());
     namespaces
@@ -1043,7 +1021,7 @@ async fn missing_namespace(lab: Lab, ns: String, tag: String) {
     let s2 = controller(&lab, 2, &ns, &format!("127.0.0.1:{port}")).await;
     let id1 = cluster_id(&c1).await;
     let ports = json!({"ports": [{"port": 80, "targetPort": 8080}]});
-    workload(&c1, &ns, &tag, "solo", "10.42.10.1", ports.clone()).await;
+    workload(&c1, &ns, "solo", "10.42.10.1", ports.clone()).await;
     export(&c1, &ns, "solo", json!({}), json!({})).await;
     import_where(&c1, &ns, "solo", "in cluster 1", |i| {
         exporters(i) == [id1.clone()]
@@ -1076,7 +1054,7 @@ async fn missing_namespace(lab: Lab, ns: String, tag: String) {
     );
     // It still syncs: a second export, then the namespace appears in cluster 2 and both
     // imports follow with cluster 1's endpoints.
-    workload(&c1, &ns, &tag, "later", "10.42.10.2", ports).await;
+    workload(&c1, &ns, "later", "10.42.10.2", ports).await;
     export(&c1, &ns, "later", json!({}), json!({})).await;
     import_where(&c1, &ns, "later", "in cluster 1", |i| {
         exporters(i) == [id1.clone()]

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod daemon;
 pub mod dns;
+pub mod exported;
 pub mod net;
 pub mod pods;
 pub mod rbac;
@@ -99,7 +100,9 @@ pub fn unique_name(prefix: &str) -> String {
 }
 
 /// Runs `body(lab, namespace)` with `namespace` created in every cluster of the lab; deletes it
-/// everywhere afterwards, then re-raises a panic of the body.
+/// everywhere afterwards, with the cluster-scoped Nodes the body labelled
+/// `causeway-test=<namespace>` (kubelet-less Nodes for its pods, peer Nodes for netpeer), then
+/// re-raises a panic of the body. A failed test leaves nothing behind.
 pub async fn with_temp_ns<F, Fut>(lab: &Lab, body: F)
 where
     F: FnOnce(Lab, String) -> Fut,
@@ -135,6 +138,13 @@ where
             .await;
         let api: Api<Namespace> = Api::all(client.clone());
         let _ = api.delete(&ns, &DeleteParams::default()).await;
+        let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+        let _ = nodes
+            .delete_collection(
+                &DeleteParams::default(),
+                &kube::api::ListParams::default().labels(&format!("causeway-test={ns}")),
+            )
+            .await;
     }
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
