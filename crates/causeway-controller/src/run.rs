@@ -114,7 +114,7 @@ pub async fn run(
         import_writer,
         watcher::watcher(imports_api, Config::default().page_size(LIST_PAGE)).modify(trim::import),
     )
-    .default_backoff()
+    .backoff(causeway_runtime::backoff::watch())
     .inspect(move |ev| match ev {
         Ok(watcher::Event::Delete(_)) => on_delete.notify_one(),
         Ok(watcher::Event::Apply(i) | watcher::Event::InitApply(i)) => on_import.observed(
@@ -138,7 +138,7 @@ pub async fn run(
         )
         .modify(trim::service),
     )
-    .default_backoff()
+    .backoff(causeway_runtime::backoff::watch())
     .inspect(move |ev| match ev {
         Ok(watcher::Event::Delete(svc)) => on_service.forget_write(
             "service",
@@ -164,7 +164,7 @@ pub async fn run(
             .labels(LABEL_SERVICE_NAME)
             .page_size(LIST_PAGE),
     )
-    .default_backoff()
+    .backoff(causeway_runtime::backoff::watch())
     .inspect(move |ev| {
         if let Ok(ev) = ev {
             index.apply(ev);

@@ -37,13 +37,13 @@ pub async fn run_feed(
         Api::<ServiceImport>::all(client.clone()),
         watcher::Config::default(),
     )
-    .default_backoff()
+    .backoff(causeway_runtime::backoff::watch())
     .map(Either::Left);
     let slices = watcher(
         Api::<EndpointSlice>::all(client),
         watcher::Config::default().labels(LABEL_SERVICE_NAME),
     )
-    .default_backoff()
+    .backoff(causeway_runtime::backoff::watch())
     .map(Either::Right);
     let mut events = pin!(stream::select(imports, slices));
     let mut feed = Feed::default();

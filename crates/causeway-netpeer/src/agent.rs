@@ -152,7 +152,9 @@ pub async fn run(
     let mut rejected_reasons = BTreeSet::new();
     let api: Api<Node> = Api::all(peer);
     let mut events = watcher(api, watcher::Config::default())
-        .default_backoff()
+        .backoff(causeway_runtime::backoff::WatchBackoff::new(
+            causeway_runtime::backoff::NODE_AGENT_MAX,
+        ))
         .modify(|n: &mut Node| {
             n.metadata.managed_fields = None;
         })

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod args;
+pub mod backoff;
 pub mod lease;
 pub mod log;
 pub mod shutdown;

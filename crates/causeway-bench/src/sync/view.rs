@@ -142,7 +142,9 @@ pub fn start(client: &kube::Client, ns: &str, label: &'static str, imports: bool
     let v = view.clone();
     let slice_task = tokio::spawn(async move {
         let config = watcher::Config::default().labels(label);
-        let mut stream = watcher(slices, config).default_backoff().boxed();
+        let mut stream = watcher(slices, config)
+            .backoff(causeway_runtime::backoff::watch())
+            .boxed();
         while let Some(ev) = stream.next().await {
             let now = Instant::now();
             let mut view = v.lock().unwrap_or_else(PoisonError::into_inner);
@@ -162,7 +164,7 @@ pub fn start(client: &kube::Client, ns: &str, label: &'static str, imports: bool
     let v = view.clone();
     tasks.push(tokio::spawn(async move {
         let mut stream = watcher(api, watcher::Config::default())
-            .default_backoff()
+            .backoff(causeway_runtime::backoff::watch())
             .boxed();
         while let Some(ev) = stream.next().await {
             let mut view = v.lock().unwrap_or_else(PoisonError::into_inner);

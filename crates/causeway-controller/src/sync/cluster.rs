@@ -268,7 +268,7 @@ where
 {
     let cluster = cluster.to_owned();
     tokio::spawn(async move {
-        let mut stream = std::pin::pin!(stream.default_backoff());
+        let mut stream = std::pin::pin!(stream.backoff(causeway_runtime::backoff::watch()));
         while let Some(event) = stream.next().await {
             match event {
                 Ok(ev) => {

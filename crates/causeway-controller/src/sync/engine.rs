@@ -451,7 +451,7 @@ fn start_local(client: &kube::Client, namespace: Option<&str>, notify: &Arc<Noti
         )
         .modify(|o| o.metadata.managed_fields = None),
     )
-    .default_backoff()
+    .backoff(causeway_runtime::backoff::watch())
     .for_each(on_event(notify, &synced, 0));
     let s2 = reflector::reflector(
         w2,
@@ -461,7 +461,7 @@ fn start_local(client: &kube::Client, namespace: Option<&str>, notify: &Arc<Noti
         )
         .modify(|o| o.metadata.managed_fields = None),
     )
-    .default_backoff()
+    .backoff(causeway_runtime::backoff::watch())
     .for_each(on_event(notify, &synced, 1));
     let s3 = reflector::reflector(
         w3,
@@ -470,7 +470,7 @@ fn start_local(client: &kube::Client, namespace: Option<&str>, notify: &Arc<Noti
             Config::default(),
         ),
     )
-    .default_backoff()
+    .backoff(causeway_runtime::backoff::watch())
     .for_each(on_event(notify, &synced, 2));
     tokio::spawn(s1);
     tokio::spawn(s2);

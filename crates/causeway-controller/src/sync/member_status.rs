@@ -149,7 +149,7 @@ impl MemberStatus {
             watcher::watcher(self.api.clone(), Config::default())
                 .modify(|o| o.metadata.managed_fields = None),
         )
-        .default_backoff()
+        .backoff(causeway_runtime::backoff::watch())
         .for_each(move |ev| {
             match &ev {
                 Ok(watcher::Event::InitDone) => synced.store(true, Ordering::Relaxed),
