@@ -27,4 +27,5 @@ pub mod member_conditions;
 pub mod member_status;
 pub mod members;
 pub mod membership;
+pub mod memo;
 pub mod peers;

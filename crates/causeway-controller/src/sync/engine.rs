@@ -19,7 +19,7 @@ use causeway_core::derived::owner_reference;
 use causeway_core::mcs_slice::SliceTarget;
 use causeway_core::naming::derived_service_name;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, ObjectReference};
+use k8s_openapi::api::core::v1::{Namespace, ObjectReference, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
@@ -38,6 +38,7 @@ use super::hold::{self, HeldExports};
 use super::member_conditions::{self, FailingView, MemberState};
 use super::member_status::{MemberInput, MemberStatus};
 use super::membership::{self, Candidate, Clusterset, Exclusion};
+use super::memo::{Fingerprint, FingerprintBuilder, Key, Memo, Outcome};
 use super::peers::{Peer, Peers};
 use super::{identity, members};
 use crate::metrics::Metrics;
@@ -125,6 +126,7 @@ pub async fn run(
     let mut reported: HashSet<(String, String, Reason)> = HashSet::new();
     let mut last_membership = Clusterset::Unknown;
     let mut reported_exclusions: HashSet<(String, &'static str)> = HashSet::new();
+    let mut memo = Memo::default();
     loop {
         tokio::select! {
             () = notify.notified() => {}
@@ -244,7 +246,7 @@ pub async fn run(
             clusters: &clusters,
             metrics: &metrics,
         };
-        let errors = pass.run().await;
+        let errors = pass.run(&mut memo).await;
         metrics.sync_passes.inc();
         if errors > 0 {
             // Back off on persistent failures (RBAC, validation): 0.5 s, 1 s, 2 s … 30 s.
@@ -516,8 +518,20 @@ fn slices_by_service(c: &ClusterWatch) -> SlicesByService {
 /// What one pass wants to exist locally; anything else the sync made is stale.
 #[derive(Default)]
 struct Wanted {
-    imports: BTreeSet<(String, String)>,
-    slices: BTreeMap<(String, String), EndpointSlice>,
+    imports: BTreeSet<Key>,
+    slices: BTreeMap<Key, Arc<EndpointSlice>>,
+}
+
+impl Wanted {
+    fn add(&mut self, key: &Key, outcome: &Outcome) {
+        if outcome.import {
+            self.imports.insert(key.clone());
+        }
+        for slice in &outcome.slices {
+            self.slices
+                .insert((key.0.clone(), slice.name_any()), slice.clone());
+        }
+    }
 }
 
 /// One recomputation.
@@ -530,8 +544,9 @@ struct Pass<'a> {
 }
 
 impl Pass<'_> {
-    /// Computes and writes; returns the number of failed writes.
-    async fn run(&self) -> usize {
+    /// Computes and writes; returns the number of failed writes. Services whose inputs did not
+    /// change since their last error-free computation reuse its outcome from `memo`.
+    async fn run(&self, memo: &mut Memo) -> usize {
         let mut errors = 0;
         let usable: Vec<&ClusterWatch> = self
             .clusters
@@ -555,12 +570,23 @@ impl Pass<'_> {
         // service: that made a pass quadratic in the number of exported services).
         let sources: Vec<SlicesByService> = usable.iter().map(|c| slices_by_service(c)).collect();
         let mut wanted = Wanted::default();
-        for (ns, name) in &keys {
-            errors += self
-                .service(ns, name, &usable, &sources, &held, &mut wanted)
-                .await;
+        for key in &keys {
+            let fingerprint = self.fingerprint(key, &usable, &sources, &held);
+            if let Some(outcome) = memo.outcome(key, fingerprint) {
+                wanted.add(key, outcome);
+                continue;
+            }
+            let (failed, outcome) = self.service(&key.0, &key.1, &usable, &sources, &held).await;
+            wanted.add(key, &outcome);
+            if failed == 0 {
+                memo.store(key.clone(), fingerprint, outcome);
+            } else {
+                memo.forget(key);
+            }
+            errors += failed;
         }
-        errors += self.converge_slices(&wanted.slices, &held).await;
+        memo.retain_services(&keys);
+        errors += self.converge_slices(&wanted.slices, &held, memo).await;
         let held_exports: Vec<HeldExports> = self
             .clusters
             .iter()
@@ -573,8 +599,43 @@ impl Pass<'_> {
         errors
     }
 
-    /// Resolves one service and writes its import, its local export's conditions and collects its
-    /// desired slices; returns the number of failed writes.
+    /// A hash of everything [`Self::service`] reads for `key`: each usable member's export,
+    /// Service and source slices (by resourceVersion), whether it is held, and the local
+    /// namespace and import.
+    fn fingerprint(
+        &self,
+        key: &Key,
+        usable: &[&ClusterWatch],
+        sources: &[SlicesByService],
+        held: &BTreeSet<&str>,
+    ) -> Fingerprint {
+        let export_at: ObjectRef<ServiceExport> = ObjectRef::new(&key.1).within(&key.0);
+        let service_at: ObjectRef<Service> = ObjectRef::new(&key.1).within(&key.0);
+        let mut b = FingerprintBuilder::default();
+        for (c, by_service) in usable.iter().zip(sources) {
+            b.add(&c.id).add(held.contains(c.id.as_str()));
+            b.add(c.exports.get(&export_at).map(|e| e.resource_version()));
+            b.add(c.services.get(&service_at).map(|s| s.resource_version()));
+            for slice in by_service.get(key).into_iter().flatten() {
+                b.unordered((
+                    &c.id,
+                    &slice.metadata.name,
+                    &slice.metadata.resource_version,
+                ));
+            }
+        }
+        b.add(self.local.namespaces.get(&ObjectRef::new(&key.0)).is_some());
+        b.add(
+            self.local
+                .imports
+                .get(&ObjectRef::new(&key.1).within(&key.0))
+                .map(|i| (i.resource_version(), i.uid())),
+        );
+        b.finish()
+    }
+
+    /// Resolves one service and writes its import and its local export's conditions; returns the
+    /// number of failed writes and what the service contributes (its import, its desired slices).
     async fn service(
         &self,
         ns: &String,
@@ -582,9 +643,9 @@ impl Pass<'_> {
         usable: &[&ClusterWatch],
         sources: &[SlicesByService],
         held: &BTreeSet<&str>,
-        wanted: &mut Wanted,
-    ) -> usize {
+    ) -> (usize, Outcome) {
         let mut errors = 0;
+        let mut outcome = Outcome::default();
         let views: Vec<_> = usable
             .iter()
             .filter_map(|c| {
@@ -610,12 +671,12 @@ impl Pass<'_> {
             );
         }
         let Some(import) = &resolution.import else {
-            return errors;
+            return (errors, outcome);
         };
         if self.local.namespaces.get(&ObjectRef::new(ns)).is_none() {
-            return errors;
+            return (errors, outcome);
         }
-        wanted.imports.insert((ns.clone(), name.clone()));
+        outcome.import = true;
         let current = self.local.imports.get(&ObjectRef::new(name).within(ns));
         if current
             .as_deref()
@@ -624,7 +685,7 @@ impl Pass<'_> {
             errors += usize::from(self.apply_import(ns, name, import).await.is_err());
         }
         let Some(current) = current else {
-            return errors;
+            return (errors, outcome);
         };
         if current
             .status
@@ -666,10 +727,10 @@ impl Pass<'_> {
                     .labels
                     .get_or_insert_default()
                     .insert(LABEL_SYNCED.to_owned(), "true".to_owned());
-                wanted.slices.insert((ns.clone(), slice.name_any()), slice);
+                outcome.slices.push(Arc::new(slice));
             }
         }
-        errors
+        (errors, outcome)
     }
 
     async fn apply_import(&self, ns: &str, name: &str, import: &ImportView) -> kube::Result<()> {
@@ -838,8 +899,9 @@ impl Pass<'_> {
 
     async fn converge_slices(
         &self,
-        wanted: &BTreeMap<(String, String), EndpointSlice>,
+        wanted: &BTreeMap<Key, Arc<EndpointSlice>>,
         held: &BTreeSet<&str>,
+        memo: &mut Memo,
     ) -> usize {
         let mut errors = 0;
         let existing = self.local.slices.state();
@@ -874,17 +936,25 @@ impl Pass<'_> {
             .iter()
             .map(|s| ((s.namespace().unwrap_or_default(), s.name_any()), s))
             .collect();
-        for ((ns, name), slice) in wanted {
-            let current = by_key.get(&(ns.clone(), name.clone()));
-            if current.is_some_and(|c| slice_matches(c, slice)) {
-                continue;
+        memo.retain_slices(|k| wanted.contains_key(k));
+        for (key, slice) in wanted {
+            let (ns, name) = key;
+            if let Some(current) = by_key.get(key) {
+                let live_version = current.resource_version().unwrap_or_default();
+                if memo.verified(key, slice, &live_version) {
+                    continue;
+                }
+                if slice_matches(current, slice) {
+                    memo.record_verified(key.clone(), slice, &live_version);
+                    continue;
+                }
             }
             let api: Api<EndpointSlice> = Api::namespaced(self.client.clone(), ns);
             let result = api
                 .patch(
                     name,
                     &PatchParams::apply(FIELD_MANAGER_SYNC).force(),
-                    &Patch::Apply(slice),
+                    &Patch::Apply(slice.as_ref()),
                 )
                 .await;
             self.metrics.wrote("sync_endpointslice");
