@@ -887,11 +887,22 @@ async fn slice_fields(lab: Lab, ns: String) {
 
     let derived = derived_service_name(&ns, "web");
     for client in [&c1, &c2] {
-        // The exporter imports its own service too.
-        let slices = eventually(20, "web's slice with all three pods", || async {
-            let s = mcs_slices(client, &ns, "web").await;
-            (s.iter().map(|s| s.endpoints.len()).sum::<usize>() == 3).then_some(s)
-        })
+        // The exporter imports its own service too. The controller-manager may publish web-1
+        // as ready before it sees the deletion, and the sync passes that on at once: wait for
+        // the terminating state, then check every field.
+        let slices = eventually(
+            20,
+            "web's slice with all three pods, web-1 terminating",
+            || async {
+                let s = mcs_slices(client, &ns, "web").await;
+                let terminating = s.iter().flat_map(|s| &s.endpoints).any(|e| {
+                    e.addresses[0] == "10.44.9.2"
+                        && e.conditions.as_ref().and_then(|c| c.terminating) == Some(true)
+                });
+                (s.iter().map(|s| s.endpoints.len()).sum::<usize>() == 3 && terminating)
+                    .then_some(s)
+            },
+        )
         .await;
         for s in &slices {
             let labels = s.labels();

@@ -8,8 +8,10 @@
 //! services, one endpoint change used to rebuild all of their desired slices on every pass.
 //!
 //! The same idea spares the deep comparison of desired and live MCS slices: once a live slice
-//! was found equal to a desired one, that pair is remembered by the live slice's resourceVersion
-//! and the desired slice's identity ([`Verified`]).
+//! was found equal to a desired one, or the sync applied it, that pair is remembered by the live
+//! slice's resourceVersion and the desired slice's identity ([`Verified`]). An applied slice also
+//! remembers the version it replaced, so a pass that runs before the watch delivers the write
+//! does not apply it again.
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -70,11 +72,24 @@ pub struct Memo {
     verified: HashMap<Key, Verified>,
 }
 
-/// A desired slice found equal to the live slice at `resource_version`.
+/// A desired slice found equal to the live slice at `resource_version`, or applied over what
+/// the local cache showed then, which it may still show until the watch delivers the write.
 #[derive(Debug)]
 struct Verified {
     desired: Arc<EndpointSlice>,
     resource_version: String,
+    replaced: Replaced,
+}
+
+/// What an applied slice replaced, as long as the cache has not shown the write.
+#[derive(Debug)]
+enum Replaced {
+    /// The cache has shown `resource_version` (or the slice was found equal, not applied).
+    Seen,
+    /// The live slice at this version.
+    Version(String),
+    /// No slice.
+    Nothing,
 }
 
 impl Memo {
@@ -102,12 +117,30 @@ impl Memo {
         self.outcomes.retain(|k, _| exported.contains(k));
     }
 
-    /// Whether `desired` was already found equal to the live slice at `live_version`.
-    #[must_use]
-    pub fn verified(&self, key: &Key, desired: &Arc<EndpointSlice>, live_version: &str) -> bool {
-        self.verified
-            .get(key)
-            .is_some_and(|v| Arc::ptr_eq(&v.desired, desired) && v.resource_version == live_version)
+    /// Whether `desired` is known to equal the live slice, which the cache shows at
+    /// `live_version` (`None`: no slice). Once the cache shows the applied version, what it
+    /// replaced no longer counts, so a later deletion is seen as one.
+    pub fn verified(
+        &mut self,
+        key: &Key,
+        desired: &Arc<EndpointSlice>,
+        live_version: Option<&str>,
+    ) -> bool {
+        let Some(v) = self.verified.get_mut(key) else {
+            return false;
+        };
+        if !Arc::ptr_eq(&v.desired, desired) {
+            return false;
+        }
+        if live_version == Some(v.resource_version.as_str()) {
+            v.replaced = Replaced::Seen;
+            return true;
+        }
+        match (&v.replaced, live_version) {
+            (Replaced::Version(r), Some(live)) => r == live,
+            (Replaced::Nothing, None) => true,
+            _ => false,
+        }
     }
 
     /// Records that `desired` equals the live slice at `live_version`.
@@ -117,6 +150,26 @@ impl Memo {
             Verified {
                 desired: desired.clone(),
                 resource_version: live_version.to_owned(),
+                replaced: Replaced::Seen,
+            },
+        );
+    }
+
+    /// Records that `desired` was applied, making `applied_version` of the live slice that was at
+    /// `replaced` (`None`: it did not exist).
+    pub fn record_applied(
+        &mut self,
+        key: Key,
+        desired: &Arc<EndpointSlice>,
+        applied_version: &str,
+        replaced: Option<&str>,
+    ) {
+        self.verified.insert(
+            key,
+            Verified {
+                desired: desired.clone(),
+                resource_version: applied_version.to_owned(),
+                replaced: replaced.map_or(Replaced::Nothing, |r| Replaced::Version(r.to_owned())),
             },
         );
     }
@@ -194,16 +247,46 @@ mod tests {
         let desired = Arc::new(EndpointSlice::default());
         let rebuilt = Arc::new(EndpointSlice::default());
         memo.record_verified(key("s"), &desired, "10");
-        assert!(memo.verified(&key("s"), &desired, "10"));
-        assert!(
-            !memo.verified(&key("s"), &desired, "11"),
-            "the live slice changed"
-        );
-        assert!(
-            !memo.verified(&key("s"), &rebuilt, "10"),
-            "the desired slice was rebuilt"
-        );
+        assert!(memo.verified(&key("s"), &desired, Some("10")));
+        assert!(!memo.verified(&key("s"), &desired, Some("11")), "changed");
+        assert!(!memo.verified(&key("s"), &desired, None), "deleted");
+        assert!(!memo.verified(&key("s"), &rebuilt, Some("10")), "rebuilt");
         memo.retain_slices(|_| false);
-        assert!(!memo.verified(&key("s"), &desired, "10"));
+        assert!(!memo.verified(&key("s"), &desired, Some("10")));
+    }
+
+    #[test]
+    fn an_applied_slice_is_not_applied_again_while_the_cache_shows_what_it_replaced() {
+        let mut memo = Memo::default();
+        let desired = Arc::new(EndpointSlice::default());
+        memo.record_applied(key("s"), &desired, "12", Some("10"));
+        assert!(
+            memo.verified(&key("s"), &desired, Some("10")),
+            "the watch lags"
+        );
+        assert!(
+            !memo.verified(&key("s"), &desired, Some("13")),
+            "another writer"
+        );
+        let rebuilt = Arc::new(EndpointSlice::default());
+        assert!(
+            !memo.verified(&key("s"), &rebuilt, Some("10")),
+            "new desired"
+        );
+        assert!(memo.verified(&key("s"), &desired, Some("12")), "caught up");
+        assert!(
+            !memo.verified(&key("s"), &desired, Some("10")),
+            "only once seen"
+        );
+    }
+
+    #[test]
+    fn a_created_slice_deleted_after_the_cache_saw_it_is_created_again() {
+        let mut memo = Memo::default();
+        let desired = Arc::new(EndpointSlice::default());
+        memo.record_applied(key("s"), &desired, "12", None);
+        assert!(memo.verified(&key("s"), &desired, None), "the watch lags");
+        assert!(memo.verified(&key("s"), &desired, Some("12")), "caught up");
+        assert!(!memo.verified(&key("s"), &desired, None), "deleted since");
     }
 }
