@@ -152,6 +152,19 @@ impl Daemon {
         Some(prom::sum_where(&s, |_| true))
     }
 
+    /// Sync passes so far and the seconds they took in all
+    /// (`causeway_controller_sync_pass_duration_seconds` count and sum).
+    pub async fn passes(&self) -> Option<(f64, f64)> {
+        let text = self.metrics().await.ok()?;
+        let metric = "causeway_controller_sync_pass_duration_seconds";
+        let count = prom::samples(&text, &format!("{metric}_count"));
+        let sum = prom::samples(&text, &format!("{metric}_sum"));
+        Some((
+            prom::sum_where(&count, |_| true),
+            prom::sum_where(&sum, |_| true),
+        ))
+    }
+
     /// `causeway_controller_api_writes_total` by kind.
     pub async fn writes_by_kind(&self) -> Vec<(String, f64)> {
         let Ok(text) = self.metrics().await else {

@@ -100,6 +100,8 @@ struct Ctl {
     peak_kib: Option<u64>,
     cpu_s: Option<f64>,
     change_cpu_s: Option<f64>,
+    /// Sync passes during the changes, and their mean duration in ms.
+    change_passes: Option<(f64, f64)>,
 }
 
 /// What the run measured.
@@ -429,6 +431,7 @@ async fn measure(
     let kinds_before = [by_kind(&daemons[0]).await, by_kind(&daemons[1]).await];
     let writes_before = [daemons[0].writes().await, daemons[1].writes().await];
     let cpu_before = [daemons[0].cpu_seconds(), daemons[1].cpu_seconds()];
+    let passes_before = [daemons[0].passes().await, daemons[1].passes().await];
     eprintln!(
         "causeway-bench: {} endpoint changes at {}/s in cluster 2",
         setup.changes, r.rate
@@ -510,6 +513,15 @@ async fn measure(
             .cpu_seconds()
             .zip(cpu_before[k])
             .map(|(a, b)| a - b);
+        ctl.change_passes =
+            daemons[k]
+                .passes()
+                .await
+                .zip(passes_before[k])
+                .map(|((n1, s1), (n0, s0))| {
+                    let n = n1 - n0;
+                    (n, if n > 0.0 { (s1 - s0) * 1000.0 / n } else { 0.0 })
+                });
         let now = by_kind(&daemons[k]).await;
         ctl.by_kind = now
             .iter()
@@ -718,6 +730,13 @@ fn render(r: &Report) -> String {
         opt(c1_rss, 1),
         "<= 100",
         c1_rss.map(|m| m <= RSS_TARGET_MIB),
+    );
+    row(
+        "  cluster 1 sync passes during the changes / mean pass ms",
+        r.c1.change_passes
+            .map_or_else(|| "-".to_owned(), |(n, mean)| format!("{n:.0} / {mean:.1}")),
+        "",
+        None,
     );
     row(
         "cluster 1 controller CPU s (total / changes)",
