@@ -1,6 +1,6 @@
 //! `ServiceExport` (`multicluster.x-k8s.io`): marks the same-named Service for export.
 //!
-//! Declared once by [`service_export_version!`] for `v1alpha1` and `v1beta1` (mcs-spec.md §1.5).
+//! Declared once by `service_export_version!` for `v1alpha1` and `v1beta1` (mcs-spec.md §1.5).
 //! `spec` is optional upstream and most exports in the wild have none, so the root object is
 //! written by hand with a defaulted `spec`; the derive only serves CRD generation.
 

@@ -1,6 +1,6 @@
 //! `ServiceImport` (`multicluster.x-k8s.io`): the clusterset view of a service in one cluster.
 //!
-//! Declared once by [`service_import_version!`] for `v1alpha1` and `v1beta1`, field for field as
+//! Declared once by `service_import_version!` for `v1alpha1` and `v1beta1`, field for field as
 //! mcs-api v0.5.0 (mcs-spec.md §1.6). `spec.ports` is always serialized, never `null`.
 
 /// Declares the ServiceImport types for one API version.

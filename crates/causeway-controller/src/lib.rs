@@ -3,10 +3,10 @@
 //! it by kube-proxy.
 //!
 //! Data flow: one label-selected reflector each for ServiceImports, derived Services and MCS
-//! EndpointSlices keeps warm caches on every replica ([`run`]). The [`imports`] reconciler reads
-//! an import and the cached Service and slices, asks `causeway-core` for the desired state and
-//! writes only differences, with server-side apply as `causeway-controller`, and only while this
-//! replica holds the Lease. [`orphans`] removes what causeway added to hand-made slices once
+//! EndpointSlices keeps warm caches on every replica ([`mod@run`]). The [`imports`] reconciler
+//! reads an import and the cached Service and slices, asks `causeway-core` for the desired state
+//! and writes only differences, with server-side apply as `causeway-controller`, and only while
+//! this replica holds the Lease. [`orphans`] removes what causeway added to hand-made slices once
 //! their import is gone. [`sync`] turns ServiceExports in every member cluster into this
 //! cluster's ServiceImports and MCS EndpointSlices. [`metrics`] counts reconciles, errors and API
 //! writes.

@@ -1,8 +1,8 @@
 //! The pure answer function: `(index snapshot, query name, query type, zone) → response`.
 //!
 //! Data flows: the server decodes a request and calls [`answer`] with a read-locked [`Index`];
-//! [`name`] classifies the query name into a [`name::Node`] of the zone (apex, `dns-version`,
-//! service, SRV port name, per-pod name, …) or a reverse name; [`service`] and [`reverse`] build
+//! `name` classifies the query name into a `name::Node` of the zone (apex, `dns-version`,
+//! service, SRV port name, per-pod name, …) or a reverse name; `service` and `reverse` build
 //! the records for that node from the index; this module filters them by query type and picks
 //! the response code (NXDOMAIN vs NODATA with the SOA in the authority section, REFUSED outside
 //! the zone). The result is plain data ([`Answer`] of [`Rr`]s) that the server encodes; nothing

@@ -1,4 +1,4 @@
-//! The feed: thin I/O from the Kubernetes API into the [`index`](crate::index).
+//! The feed: thin I/O from the Kubernetes API into the [`index`].
 //!
 //! [`run_feed`] watches `v1beta1` `ServiceImports` in all namespaces and the `EndpointSlices` that
 //! carry `multicluster.kubernetes.io/service-name`, converts each object to plain data

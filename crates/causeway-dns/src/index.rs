@@ -2,11 +2,11 @@
 //!
 //! Data flows one way: the [`feed`](crate::feed) turns watch events on `ServiceImports` and MCS
 //! `EndpointSlices` into plain data ([`ImportData`], [`SliceData`], built by the pure conversions
-//! in [`convert`]) and applies them here with `apply_*`, `delete_*` and `reset_*` (the latter on
+//! in `convert`) and applies them here with `apply_*`, `delete_*` and `reset_*` (the latter on
 //! every relist). The index keeps, per `(namespace, service)`, the import (type, VIPs, ports) and
 //! the slices that name that service, grouped by source cluster on read. It never performs I/O:
-//! the server holds it in a [`SharedIndex`] and the pure [`answer`](crate::answer) function reads
-//! a snapshot under a short read lock.
+//! the server holds it in a [`SharedIndex`] and the pure [`answer`](fn@crate::answer) function
+//! reads a snapshot under a short read lock.
 //!
 //! For the [`resolvable`](crate::resolvable) writer it also keeps each import's [`ImportStatus`]
 //! (never part of an answer) and, once [`Index::track_changes`] is called, the set of services

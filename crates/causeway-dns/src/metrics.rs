@@ -5,7 +5,7 @@
 //! truncated UDP responses); the transports record what the flood bounds did (UDP requests
 //! dropped at the in-flight limit, TCP connections evicted at the connection limit, open TCP
 //! connections). The index size is not pushed by
-//! anyone: an [`IndexCollector`] reads it from the shared index at scrape time, so it can never
+//! anyone: an `IndexCollector` reads it from the shared index at scrape time, so it can never
 //! drift from what the server answers from. The `DnsResolvable` writer counts its condition
 //! writes in [`ConditionMetrics`]. Labels take only fixed values (see [`qtype_label`] and
 //! [`rcode_label`]); names and IPs never become label values.

@@ -1,6 +1,6 @@
 //! `causeway-lab demo`: the seed's migration scenario, end to end, on the lab's real clusters.
 //!
-//! Flow: [`crate::up`] (2 clusters: old 10.42/10.43, new 10.44/10.45) → namespace `demo` and
+//! Flow: [`fn@crate::up`] (2 clusters: old 10.42/10.43, new 10.44/10.45) → namespace `demo` and
 //! Service `serve` in both, one replica each, realised by the [`kubelet`] stand-in (Pod object,
 //! pod namespace running `causeway serve`, Ready status, so kube-controller-manager publishes the
 //! EndpointSlices) → [`daemons`]: netpeer on every node, two leader-electing controllers and one

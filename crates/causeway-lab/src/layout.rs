@@ -130,13 +130,13 @@ pub struct NodePlan {
     pub host_veth: String,
     /// `eth0` address (underlay / flannel public IP), 198.51.100.<10*i+j>/24.
     pub ip: Ipv4Addr,
-    /// Pod CIDR network address, 10.<40+2i>.<j>.0 (also flannel.1's address, as /32).
+    /// Pod CIDR network address, `10.<40+2i>.<j>.0` (also flannel.1's address, as /32).
     pub pod_net: Ipv4Addr,
     /// Pod CIDR prefix length (24).
     pub pod_prefix: u8,
-    /// `cni0`'s address, the pods' default gateway: 10.<40+2i>.<j>.1.
+    /// `cni0`'s address, the pods' default gateway: `10.<40+2i>.<j>.1`.
     pub gateway: Ipv4Addr,
-    /// MAC of flannel.1 (the `VtepMAC`), fixed per node: 0e:c0:00:00:<i>:<j>.
+    /// MAC of flannel.1 (the `VtepMAC`), fixed per node: `0e:c0:00:00:<i>:<j>`.
     pub vtep_mac: String,
 }
 

@@ -1,11 +1,11 @@
 //! Data-plane nodes: per cluster, network namespaces that look like flannel VXLAN nodes, their
 //! `Node` objects, and a real kube-proxy in each.
 //!
-//! Flow per node ([`ensure`]): namespace `cwl-c<i>-n<j>` with `lo` up → veth `eth0` whose host end
-//! `cwl-c<i>n<j>` joins the lab bridge (198.51.100.<10i+j>/24, no default route) → `ip_forward=1`
-//! → `flannel.1` (VNI 1, port 8472, nolearning, fixed VtepMAC, podCIDR network /32) → bridge
-//! `cni0` (podCIDR .1/24) → the cluster's Service CIDR on-link via `eth0` (kube-proxy's DNAT
-//! needs a route to exist, lab-notes §6) → flannel's intra-cluster neighbour/FDB/route entries
+//! Flow per node ([`ensure_all`]): namespace `cwl-c<i>-n<j>` with `lo` up → veth `eth0` whose host
+//! end `cwl-c<i>n<j>` joins the lab bridge (198.51.100.<10i+j>/24, no default route) →
+//! `ip_forward=1` → `flannel.1` (VNI 1, port 8472, nolearning, fixed VtepMAC, podCIDR network /32)
+//! → bridge `cni0` (podCIDR .1/24) → the cluster's Service CIDR on-link via `eth0` (kube-proxy's
+//! DNAT needs a route to exist, lab-notes §6) → flannel's intra-cluster neighbour/FDB/route entries
 //! and its MASQUERADE rule, as flanneld would program them. Then the `Node` object (addresses,
 //! podCIDR, flannel annotations) and kube-proxy (`ip netns exec`, nftables mode, PID-file
 //! tracked), and a wait for kube-proxy's `/healthz` inside the namespace.

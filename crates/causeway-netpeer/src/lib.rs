@@ -10,7 +10,7 @@
 //! 3. [`link`]: the local VXLAN device's VNI and UDP port must match the peers' (checked before
 //!    anything is written); [`Dataplane::read`]: the kernel → actual [`NetState`] (only what
 //!    netpeer may see).
-//! 4. [`diff`]: desired + actual + [`Ownership`] → [`Plan`], touching only causeway's objects
+//! 4. [`mod@diff`]: desired + actual + [`Ownership`] → [`Plan`], touching only causeway's objects
 //!    (routes with protocol [`ROUTE_PROTOCOL`], neighbours in the peer cluster CIDR on the VXLAN
 //!    device, their FDB entries, the `ip causeway-netpeer` nft table or, where flannel masquerades
 //!    with iptables-legacy, the `CAUSEWAY-NETPEER` legacy chain: [`firewall`] detects which).

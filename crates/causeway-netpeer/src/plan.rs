@@ -1,4 +1,4 @@
-//! A [`Plan`]: the changes [`diff`](crate::diff) found, in the order a dataplane applies them.
+//! A [`Plan`]: the changes [`diff`](fn@crate::diff) found, in the order a dataplane applies them.
 //!
 //! Writes first (neighbour → FDB → route, all with replace semantics), then the NAT exemption
 //! (nftables table or iptables-legacy chain, see [`crate::firewall`]), then

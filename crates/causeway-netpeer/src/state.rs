@@ -1,7 +1,7 @@
 //! The kernel objects netpeer manages, as plain values.
 //!
 //! [`desired`](crate::desired) produces a [`NetState`]; a [`Dataplane`](crate::dataplane::Dataplane)
-//! reads one back from the kernel; [`diff`](crate::diff) compares the two under an [`Ownership`]
+//! reads one back from the kernel; [`diff`](fn@crate::diff) compares the two under an [`Ownership`]
 //! that says which actual objects causeway may touch.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -9,7 +9,7 @@
 //!
 //! The same idea spares the deep comparison of desired and live MCS slices: once a live slice
 //! was found equal to a desired one, or the sync applied it, that pair is remembered by the live
-//! slice's resourceVersion and the desired slice's identity ([`Verified`]). An applied slice also
+//! slice's resourceVersion and the desired slice's identity (`Verified`). An applied slice also
 //! remembers the version it replaced, so a pass that runs before the watch delivers the write
 //! does not apply it again.
 

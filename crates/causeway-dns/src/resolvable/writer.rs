@@ -5,7 +5,7 @@
 //! index marked as changed (all imported services once whenever this replica gains the Lease) →
 //! under a short read lock, decide per import which condition to write (only a real change: a
 //! relist or a resync that changes nothing writes nothing) → server-side apply those onto the
-//! status subresource with field manager `causeway-dns`, [`CONCURRENCY`] at a time, counting
+//! status subresource with field manager `causeway-dns`, `CONCURRENCY` at a time, counting
 //! every write in [`ConditionMetrics`]. A failed write is retried with a per-import back-off
 //! (1 s doubling to 60 s); an import deleted meanwhile (404) is skipped. A replica that does not
 //! hold the Lease drains and discards: it only serves.

@@ -77,7 +77,7 @@ impl Handler {
     }
 
     /// Computes the reply to a decoded request, to be sent with the question section `echoed`
-    /// (see [`echo`]), and records its metrics.
+    /// (see `echo`), and records its metrics.
     pub fn respond(&self, request: &Request, echoed: &Queries) -> Reply {
         let started = Instant::now();
         let (reply, qtype) = self.reply(request, echoed);
