@@ -124,7 +124,9 @@ pub async fn run(
     let mut member_status =
         MemberStatus::new(&client, &settings.members_namespace, metrics.clone());
     let mut local_watch: Option<ClusterWatch> = None;
-    let mut last_members_check: Option<Instant> = None;
+    let member_secrets =
+        members::MemberSecrets::start(&client, &settings.members_namespace, &notify);
+    let mut last_retry: Option<Instant> = None;
     let mut failed_passes: u32 = 0;
     let mut member_backoff = Backoff::default();
     let mut reported: HashSet<(String, String, Reason)> = HashSet::new();
@@ -159,14 +161,11 @@ pub async fn run(
             }
         }
         member_status.poll(&notify).await;
-        if last_members_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
-            last_members_check = Some(Instant::now());
-            match members::list(&client, &settings.members_namespace).await {
-                Ok(secrets) => peers.update(secrets, |name| member_status.recorded_id(name)),
-                Err(err) => {
-                    tracing::warn!(error = %format!("{err:#}"), "cannot list member Secrets; keeping the current members");
-                }
-            }
+        if let Some(secrets) = member_secrets.take_changed() {
+            peers.update(secrets, |name| member_status.recorded_id(name));
+        }
+        if last_retry.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+            last_retry = Some(Instant::now());
             peers.retry_due();
         }
         peers.collect();
