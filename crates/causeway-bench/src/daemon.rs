@@ -165,6 +165,14 @@ impl Daemon {
         ))
     }
 
+    /// The buckets of histogram `metric` (see [`prom::buckets`]).
+    pub async fn buckets(&self, metric: &str) -> Vec<(f64, f64)> {
+        match self.metrics().await {
+            Ok(text) => prom::buckets(&text, metric),
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// `causeway_controller_api_writes_total` by kind.
     pub async fn writes_by_kind(&self) -> Vec<(String, f64)> {
         let Ok(text) = self.metrics().await else {

@@ -47,6 +47,8 @@ use crate::{procfs, prom};
 const NAMESPACE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Target: p99 change propagation.
 const P99_TARGET_MS: f64 = 500.0;
+/// The controller's histogram from a source slice change's arrival to the MCS slice write.
+const SLICE_LATENCY: &str = "causeway_controller_sync_slice_latency_seconds";
 /// Target: writes per change.
 const WRITES_TARGET: f64 = 1.0;
 /// Target: controller peak RSS, MiB.
@@ -102,6 +104,8 @@ struct Ctl {
     change_cpu_s: Option<f64>,
     /// Sync passes during the changes, and their mean duration in ms.
     change_passes: Option<(f64, f64)>,
+    /// The controller's own slice latency histogram over the changes: p50 and p99 bucket bounds.
+    slice_latency: (Option<f64>, Option<f64>),
 }
 
 /// What the run measured.
@@ -432,6 +436,7 @@ async fn measure(
     let writes_before = [daemons[0].writes().await, daemons[1].writes().await];
     let cpu_before = [daemons[0].cpu_seconds(), daemons[1].cpu_seconds()];
     let passes_before = [daemons[0].passes().await, daemons[1].passes().await];
+    let latency_before = daemons[0].buckets(SLICE_LATENCY).await;
     eprintln!(
         "causeway-bench: {} endpoint changes at {}/s in cluster 2",
         setup.changes, r.rate
@@ -513,6 +518,13 @@ async fn measure(
             .cpu_seconds()
             .zip(cpu_before[k])
             .map(|(a, b)| a - b);
+        if k == 0 {
+            let after = daemons[0].buckets(SLICE_LATENCY).await;
+            ctl.slice_latency = (
+                prom::quantile_bound(&latency_before, &after, 0.5),
+                prom::quantile_bound(&latency_before, &after, 0.99),
+            );
+        }
         ctl.change_passes =
             daemons[k]
                 .passes()
@@ -730,6 +742,18 @@ fn render(r: &Report) -> String {
         opt(c1_rss, 1),
         "<= 100",
         c1_rss.map(|m| m <= RSS_TARGET_MIB),
+    );
+    let bound =
+        |b: Option<f64>| b.map_or_else(|| "-".to_owned(), |s| format!("<= {:.0}", s * 1000.0));
+    row(
+        "  cluster 1 controller's own slice latency p50 / p99 ms (histogram)",
+        format!(
+            "{} / {}",
+            bound(r.c1.slice_latency.0),
+            bound(r.c1.slice_latency.1)
+        ),
+        "",
+        None,
     );
     row(
         "  cluster 1 sync passes during the changes / mean pass ms",

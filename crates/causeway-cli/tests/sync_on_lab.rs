@@ -31,16 +31,14 @@ async fn join_pair(lab: &Lab, a: u8, b: u8) {
 }
 
 async fn controller(lab: &Lab, cluster: u8, ns: &str) -> Daemon {
+    controller_at(lab, cluster, ns, "127.0.0.1:0").await
+}
+
+/// A controller whose admin server (`/metrics`) listens on `admin`.
+async fn controller_at(lab: &Lab, cluster: u8, ns: &str, admin: &str) -> Daemon {
     rbac::install_for_user(&lab.client(cluster.into()), RBAC, "causeway-controller").await;
     let lease = unique_name("sync");
-    let args = controller_args(
-        lab,
-        cluster,
-        ns,
-        &lease,
-        "127.0.0.1:0",
-        &["--peer-grace", "5"],
-    );
+    let args = controller_args(lab, cluster, ns, &lease, admin, &["--peer-grace", "5"]);
     Daemon::start(
         env!("CARGO_BIN_EXE_causeway").as_ref(),
         &format!("c{cluster}-{lease}"),
@@ -170,7 +168,8 @@ async fn exports_from_both_clusters_become_imports_with_live_endpoints_everywher
     join(&lab).await;
     with_temp_ns(&lab, |lab, ns| async move {
         let (c1, c2) = (lab.client(1), lab.client(2));
-        let _s1 = controller(&lab, 1, &ns).await;
+        let port = admin::free_port();
+        let _s1 = controller_at(&lab, 1, &ns, &format!("127.0.0.1:{port}")).await;
         let _s2 = controller(&lab, 2, &ns).await;
         let ports = json!([{"port": 80, "targetPort": 8080, "protocol": "TCP"}]);
         workload(&c1, &ns, "serve", "10.42.0.21", ports.clone(), false).await;
@@ -237,6 +236,8 @@ async fn exports_from_both_clusters_become_imports_with_live_endpoints_everywher
 
         // A pod IP change in cluster 2 reaches cluster 1, and cluster 2's own MCS slice (the
         // exporter imports too); the old IP is gone from both.
+        let timed = "causeway_controller_sync_slice_latency_seconds_count";
+        let timed_before = admin::sample(&admin::metrics(port).await.unwrap(), timed).unwrap();
         let t1 = Instant::now();
         set_pod_ip(&c2, &ns, "serve-0", "10.44.0.99").await;
         let mut want = vec![
@@ -254,6 +255,12 @@ async fn exports_from_both_clusters_become_imports_with_live_endpoints_everywher
                 t1.elapsed().as_secs_f64()
             );
         }
+        // Cluster 1's controller timed the change, from its arrival to the MCS slice write.
+        let text = admin::metrics(port).await.unwrap();
+        assert!(
+            admin::sample(&text, timed).unwrap() > timed_before,
+            "the endpoint change is in the slice latency histogram:\n{text}"
+        );
 
         // Unexport from both: imports and slices go everywhere.
         for client in [&c1, &c2] {

@@ -42,6 +42,9 @@ pub struct Metrics {
     pub sync_passes: Counter,
     /// How long a sync pass took, from the wake-up (an event or the 2 s tick) to its last write.
     pub sync_pass_duration: Histogram,
+    /// From a member's source EndpointSlice change reaching this controller to the write of the
+    /// MCS slice carrying it.
+    pub sync_slice_latency: Histogram,
     /// 1 while this cluster has a ClusterProperty `clusterset.k8s.io` (a clusterset member), 0
     /// while it has none (the sync is paused), -1 until known.
     pub clusterset_member: Gauge,
@@ -67,6 +70,7 @@ impl Metrics {
             peers: Family::default(),
             sync_passes: Counter::default(),
             sync_pass_duration: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            sync_slice_latency: Histogram::new(exponential_buckets(0.005, 2.0, 13)),
             clusterset_member: Gauge::default(),
         };
         m.clusterset_member.set(-1);
@@ -114,6 +118,11 @@ impl Metrics {
             "sync_pass_duration_seconds",
             "Sync pass duration, from the wake-up (a change or the 2 s tick) to the last write",
             m.sync_pass_duration.clone(),
+        );
+        registry.register(
+            "sync_slice_latency_seconds",
+            "From a member's EndpointSlice change arriving on this controller's watch to the write of the MCS slice carrying it",
+            m.sync_slice_latency.clone(),
         );
         registry.register(
             "clusterset_member",

@@ -29,3 +29,4 @@ pub mod members;
 pub mod membership;
 pub mod memo;
 pub mod peers;
+pub mod received;

@@ -21,6 +21,7 @@ use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -30,6 +31,7 @@ use tokio::task::JoinHandle;
 
 use super::failure::MemberFailure;
 use super::membership::Clusterset;
+use super::received::SliceChanges;
 
 /// Label selector of a member's source EndpointSlices: a Service's own slices, whoever manages
 /// them (kube-controller-manager, endpointslicemirroring for selector-less Services with manual
@@ -122,8 +124,10 @@ pub struct ClusterWatch {
     pub exports: Store<ServiceExport>,
     /// Services.
     pub services: Store<Service>,
-    /// EndpointSlices made by kube-controller-manager.
+    /// The Services' own EndpointSlices ([`source_slices`]).
     pub slices: Store<EndpointSlice>,
+    /// When changes of those slices arrived, until a pass consumes them.
+    pub changes: Arc<SliceChanges>,
     /// ClusterProperties (cluster-scoped, a handful).
     pub properties: Store<ClusterProperty>,
     /// Health.
@@ -169,13 +173,28 @@ impl ClusterWatch {
             }),
         );
         let slice_cfg = cfg.labels(&source_slices());
+        let changes = Arc::new(SliceChanges::default());
+        let record = changes.clone();
         let s3 = reflector::reflector(
             w3,
             watcher::watcher(scoped::<EndpointSlice>(client, namespace), slice_cfg).modify(|o| {
                 o.metadata.managed_fields = None;
                 o.metadata.annotations = None;
             }),
-        );
+        )
+        .inspect(move |ev| match ev {
+            Ok(watcher::Event::Apply(s)) => {
+                record.record(
+                    &s.namespace().unwrap_or_default(),
+                    &s.name_any(),
+                    Instant::now(),
+                );
+            }
+            Ok(watcher::Event::Delete(s)) => {
+                record.forget(&s.namespace().unwrap_or_default(), &s.name_any());
+            }
+            _ => {}
+        });
         let s4 = reflector::reflector(
             w4,
             watcher::watcher(
@@ -196,6 +215,7 @@ impl ClusterWatch {
             exports,
             services,
             slices,
+            changes,
             properties,
             health,
             started: Instant::now(),
@@ -217,6 +237,7 @@ impl ClusterWatch {
             exports,
             services,
             slices,
+            changes: Arc::default(),
             properties,
             health: Arc::new(Health::default()),
             started: Instant::now(),

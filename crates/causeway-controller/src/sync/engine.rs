@@ -533,17 +533,21 @@ fn slices_by_service(c: &ClusterWatch) -> SlicesByService {
 #[derive(Default)]
 struct Wanted {
     imports: BTreeSet<Key>,
-    slices: BTreeMap<Key, Arc<EndpointSlice>>,
+    /// Each desired slice, and when the source change it carries reached this controller (only
+    /// for slices computed in this pass from a change not consumed before).
+    slices: BTreeMap<Key, (Arc<EndpointSlice>, Option<Instant>)>,
 }
 
 impl Wanted {
-    fn add(&mut self, key: &Key, outcome: &Outcome) {
+    /// Adds a service's outcome; `since` runs beside `outcome.slices` (empty: no timing).
+    fn add(&mut self, key: &Key, outcome: &Outcome, since: &[Option<Instant>]) {
         if outcome.import {
             self.imports.insert(key.clone());
         }
-        for slice in &outcome.slices {
+        for (i, slice) in outcome.slices.iter().enumerate() {
+            let at = since.get(i).copied().flatten();
             self.slices
-                .insert((key.0.clone(), slice.name_any()), slice.clone());
+                .insert((key.0.clone(), slice.name_any()), (slice.clone(), at));
         }
     }
 }
@@ -561,6 +565,7 @@ impl Pass<'_> {
     /// Computes and writes; returns the number of failed writes. Services whose inputs did not
     /// change since their last error-free computation reuse its outcome from `memo`.
     async fn run(&self, memo: &mut Memo) -> usize {
+        let started = Instant::now();
         let mut errors = 0;
         let usable: Vec<&ClusterWatch> = self
             .clusters
@@ -588,19 +593,20 @@ impl Pass<'_> {
         for key in &keys {
             let fingerprint = self.fingerprint(key, &usable, &sources, &held);
             match memo.outcome(key, fingerprint) {
-                Some(outcome) => wanted.add(key, outcome),
+                Some(outcome) => wanted.add(key, outcome, &[]),
                 None => changed.push((key.clone(), fingerprint)),
             }
         }
         let (usable, sources, held) = (&usable, &sources, &held);
         let mut computed = futures::stream::iter(changed)
             .map(|(key, fingerprint)| async move {
-                let (failed, outcome) = self.service(&key.0, &key.1, usable, sources, held).await;
-                (key, fingerprint, failed, outcome)
+                let (failed, outcome, since) =
+                    self.service(&key.0, &key.1, usable, sources, held).await;
+                (key, fingerprint, failed, outcome, since)
             })
             .buffer_unordered(WRITES_IN_FLIGHT);
-        while let Some((key, fingerprint, failed, outcome)) = computed.next().await {
-            wanted.add(&key, &outcome);
+        while let Some((key, fingerprint, failed, outcome, since)) = computed.next().await {
+            wanted.add(&key, &outcome, &since);
             if failed == 0 {
                 memo.store(key, fingerprint, outcome);
             } else {
@@ -611,6 +617,9 @@ impl Pass<'_> {
         drop(computed);
         memo.retain_services(&keys);
         errors += self.converge_slices(&wanted.slices, held, memo).await;
+        for (c, _) in self.clusters {
+            c.changes.drop_before(started);
+        }
         let held_exports: Vec<HeldExports> = self
             .clusters
             .iter()
@@ -667,9 +676,10 @@ impl Pass<'_> {
         usable: &[&ClusterWatch],
         sources: &[SlicesByService],
         held: &BTreeSet<&str>,
-    ) -> (usize, Outcome) {
+    ) -> (usize, Outcome, Vec<Option<Instant>>) {
         let mut errors = 0;
         let mut outcome = Outcome::default();
+        let mut since = Vec::new();
         let views: Vec<_> = usable
             .iter()
             .filter_map(|c| {
@@ -695,10 +705,10 @@ impl Pass<'_> {
             );
         }
         let Some(import) = &resolution.import else {
-            return (errors, outcome);
+            return (errors, outcome, since);
         };
         if self.local.namespaces.get(&ObjectRef::new(ns)).is_none() {
-            return (errors, outcome);
+            return (errors, outcome, since);
         }
         outcome.import = true;
         let current = self.local.imports.get(&ObjectRef::new(name).within(ns));
@@ -709,7 +719,7 @@ impl Pass<'_> {
             errors += usize::from(self.apply_import(ns, name, import).await.is_err());
         }
         let Some(current) = current else {
-            return (errors, outcome);
+            return (errors, outcome, since);
         };
         if current
             .status
@@ -745,6 +755,9 @@ impl Pass<'_> {
                 derived_service: derived.as_deref(),
                 owner: Some(owner_reference(&current)),
             };
+            let changed = c
+                .changes
+                .take(ns, refs.iter().filter_map(|s| s.metadata.name.as_deref()));
             for mut slice in cluster_slices(&refs, served, &target) {
                 slice
                     .metadata
@@ -752,9 +765,10 @@ impl Pass<'_> {
                     .get_or_insert_default()
                     .insert(LABEL_SYNCED.to_owned(), "true".to_owned());
                 outcome.slices.push(Arc::new(slice));
+                since.push(changed);
             }
         }
-        (errors, outcome)
+        (errors, outcome, since)
     }
 
     async fn apply_import(&self, ns: &str, name: &str, import: &ImportView) -> kube::Result<()> {
@@ -923,7 +937,7 @@ impl Pass<'_> {
 
     async fn converge_slices(
         &self,
-        wanted: &BTreeMap<Key, Arc<EndpointSlice>>,
+        wanted: &BTreeMap<Key, (Arc<EndpointSlice>, Option<Instant>)>,
         held: &BTreeSet<&str>,
         memo: &mut Memo,
     ) -> usize {
@@ -962,7 +976,7 @@ impl Pass<'_> {
             .collect();
         memo.retain_slices(|k| wanted.contains_key(k));
         let mut stale = Vec::new();
-        for (key, slice) in wanted {
+        for (key, (slice, changed)) in wanted {
             let current = by_key.get(key);
             let live_version = current.and_then(|c| c.resource_version());
             if memo.verified(key, slice, live_version.as_deref()) {
@@ -974,10 +988,10 @@ impl Pass<'_> {
                 memo.record_verified(key.clone(), slice, live);
                 continue;
             }
-            stale.push((key.clone(), slice.clone(), live_version));
+            stale.push((key.clone(), slice.clone(), live_version, *changed));
         }
         let mut applied = futures::stream::iter(stale)
-            .map(|((ns, name), slice, replaced)| async move {
+            .map(|((ns, name), slice, replaced, changed)| async move {
                 let api: Api<EndpointSlice> = Api::namespaced(self.client.clone(), &ns);
                 let result = api
                     .patch(
@@ -991,6 +1005,11 @@ impl Pass<'_> {
                 let version = result
                     .ok()
                     .map(|s| s.resource_version().unwrap_or_default());
+                if let (Some(at), Some(_)) = (changed, &version) {
+                    self.metrics
+                        .sync_slice_latency
+                        .observe(at.elapsed().as_secs_f64());
+                }
                 ((ns, name), slice, replaced, version)
             })
             .buffer_unordered(WRITES_IN_FLIGHT);
