@@ -188,6 +188,13 @@ pub async fn run(
             last_membership = local_owned.clone();
         }
         if !leads {
+            // A standby does not write, so there is nothing to time: it keeps no pending changes
+            // that its first pass as leader would count from long ago.
+            let now = Instant::now();
+            local_watch.changes.drop_before(now);
+            for p in peers.iter() {
+                p.watch.changes.drop_before(now);
+            }
             continue;
         }
         let peer_sets: Vec<Clusterset<String>> =
