@@ -67,15 +67,21 @@ async fn controller_survives_an_apiserver_restart() {
             .create(&PostParams::default(), &mk("after"))
             .await
             .unwrap();
-        eventually(60, "an import made after the restart is served", || async {
-            imports
-                .get("after")
-                .await
-                .ok()?
-                .spec
-                .ips
-                .filter(|i| !i.is_empty())
-        })
+        // A request caught by the restart may hang until the read timeout (65 s, see
+        // causeway_runtime::timeouts) before the watch lists again; both fit in this wait.
+        eventually(
+            120,
+            "an import made after the restart is served",
+            || async {
+                imports
+                    .get("after")
+                    .await
+                    .ok()?
+                    .spec
+                    .ips
+                    .filter(|i| !i.is_empty())
+            },
+        )
         .await;
         assert_eq!(imports.get("before").await.unwrap().spec.ips, Some(vip));
         assert!(

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use causeway_api::ServiceImport;
 use causeway_api::names::{LABEL_DERIVED_FROM, LABEL_SERVICE_NAME};
+use causeway_runtime::timeouts::watch_config;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -16,7 +17,7 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::watcher::{self, Config};
+use kube::runtime::watcher;
 use kube::runtime::{WatchStreamExt, reflector};
 use tokio::sync::{Notify, watch};
 
@@ -112,7 +113,7 @@ pub async fn run(
     // Caches keep only what reconciles read (`trim`, before the reflector stores).
     let import_stream = reflector(
         import_writer,
-        watcher::watcher(imports_api, Config::default().page_size(LIST_PAGE)).modify(trim::import),
+        watcher::watcher(imports_api, watch_config().page_size(LIST_PAGE)).modify(trim::import),
     )
     .backoff(causeway_runtime::backoff::watch())
     .inspect(move |ev| match ev {
@@ -132,7 +133,7 @@ pub async fn run(
         service_writer,
         watcher::watcher(
             service_api,
-            Config::default()
+            watch_config()
                 .labels(LABEL_DERIVED_FROM)
                 .page_size(LIST_PAGE),
         )
@@ -160,7 +161,7 @@ pub async fn run(
     let index = slice_index.clone();
     let slice_stream = watcher::watcher(
         slice_api,
-        Config::default()
+        watch_config()
             .labels(LABEL_SERVICE_NAME)
             .page_size(LIST_PAGE),
     )

@@ -35,13 +35,13 @@ pub async fn run_feed(
 ) -> Result<()> {
     let imports = watcher(
         Api::<ServiceImport>::all(client.clone()),
-        watcher::Config::default(),
+        causeway_runtime::timeouts::watch_config(),
     )
     .backoff(causeway_runtime::backoff::watch())
     .map(Either::Left);
     let slices = watcher(
         Api::<EndpointSlice>::all(client),
-        watcher::Config::default().labels(LABEL_SERVICE_NAME),
+        causeway_runtime::timeouts::watch_config().labels(LABEL_SERVICE_NAME),
     )
     .backoff(causeway_runtime::backoff::watch())
     .map(Either::Right);

@@ -151,7 +151,7 @@ pub async fn run(
     );
     let mut rejected_reasons = BTreeSet::new();
     let api: Api<Node> = Api::all(peer);
-    let mut events = watcher(api, watcher::Config::default())
+    let mut events = watcher(api, causeway_runtime::timeouts::watch_config())
         .backoff(causeway_runtime::backoff::WatchBackoff::new(
             causeway_runtime::backoff::NODE_AGENT_MAX,
         ))

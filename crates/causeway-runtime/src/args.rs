@@ -56,7 +56,7 @@ impl ClientArgs {
             context: self.context.clone(),
             ..KubeConfigOptions::default()
         };
-        let config = match &self.kubeconfig {
+        let mut config = match &self.kubeconfig {
             Some(path) => {
                 let kc = Kubeconfig::read_from(path)
                     .with_context(|| format!("failed to read kubeconfig {}", path.display()))?;
@@ -71,6 +71,7 @@ impl ClientArgs {
                 .await
                 .context("failed to find a cluster configuration (set --kubeconfig)")?,
         };
+        crate::timeouts::limit(&mut config);
         kube::Client::try_from(config).context("failed to build a Kubernetes client")
     }
 }

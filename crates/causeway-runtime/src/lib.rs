@@ -12,5 +12,6 @@ pub mod lease;
 pub mod log;
 pub mod shutdown;
 pub mod synced;
+pub mod timeouts;
 
 pub use args::{AdminArgs, ClientArgs, LeaseArgs, LogArgs, LogFormat};

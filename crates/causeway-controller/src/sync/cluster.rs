@@ -17,6 +17,7 @@ use causeway_api::names::{
     PROPERTY_CLUSTERSET,
 };
 use causeway_api::{ClusterProperty, ServiceExport};
+use causeway_runtime::timeouts::watch_config;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -25,7 +26,7 @@ use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher::{self, Config};
+use kube::runtime::watcher;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -159,7 +160,7 @@ impl ClusterWatch {
         let (services, w2) = reflector::store();
         let (slices, w3) = reflector::store();
         let (properties, w4) = reflector::store();
-        let cfg = Config::default();
+        let cfg = watch_config();
         let s1 = reflector::reflector(
             w1,
             watcher::watcher(scoped::<ServiceExport>(client, namespace), cfg.clone())
@@ -197,11 +198,8 @@ impl ClusterWatch {
         });
         let s4 = reflector::reflector(
             w4,
-            watcher::watcher(
-                Api::<ClusterProperty>::all(client.clone()),
-                Config::default(),
-            )
-            .modify(|o| o.metadata.managed_fields = None),
+            watcher::watcher(Api::<ClusterProperty>::all(client.clone()), watch_config())
+                .modify(|o| o.metadata.managed_fields = None),
         );
         let tasks = vec![
             drive(s1, 0, &id, health.clone(), notify.clone()),

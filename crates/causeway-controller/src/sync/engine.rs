@@ -18,6 +18,7 @@ use causeway_core::conditions::{self, DesiredCondition};
 use causeway_core::derived::owner_reference;
 use causeway_core::mcs_slice::SliceTarget;
 use causeway_core::naming::derived_service_name;
+use causeway_runtime::timeouts::watch_config;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, ObjectReference, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -28,7 +29,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher::{self, Config};
+use kube::runtime::watcher;
 use serde_json::json;
 use tokio::sync::{Notify, watch};
 
@@ -468,11 +469,8 @@ fn start_local(client: &kube::Client, namespace: Option<&str>, notify: &Arc<Noti
     let synced: Arc<[AtomicBool; 3]> = Arc::default();
     let s1 = reflector::reflector(
         w1,
-        watcher::watcher(
-            scoped::<ServiceImport>(client, namespace),
-            Config::default(),
-        )
-        .modify(|o| o.metadata.managed_fields = None),
+        watcher::watcher(scoped::<ServiceImport>(client, namespace), watch_config())
+            .modify(|o| o.metadata.managed_fields = None),
     )
     .backoff(causeway_runtime::backoff::watch())
     .for_each(on_event(notify, &synced, 0));
@@ -480,7 +478,7 @@ fn start_local(client: &kube::Client, namespace: Option<&str>, notify: &Arc<Noti
         w2,
         watcher::watcher(
             scoped::<EndpointSlice>(client, namespace),
-            Config::default().labels(LABEL_SYNCED),
+            watch_config().labels(LABEL_SYNCED),
         )
         .modify(|o| o.metadata.managed_fields = None),
     )
@@ -490,7 +488,7 @@ fn start_local(client: &kube::Client, namespace: Option<&str>, notify: &Arc<Noti
         w3,
         watcher::watcher(
             Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
-            Config::default(),
+            watch_config(),
         ),
     )
     .backoff(causeway_runtime::backoff::watch())

@@ -18,13 +18,14 @@ use causeway_api::ClusterSetMember;
 use causeway_api::clusterset_member::API_VERSION;
 use causeway_api::names::FIELD_MANAGER_SYNC;
 use causeway_core::conditions;
+use causeway_runtime::timeouts::watch_config;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher::{self, Config};
+use kube::runtime::watcher;
 use serde_json::json;
 use tokio::sync::Notify;
 use tracing::Instrument as _;
@@ -146,7 +147,7 @@ impl MemberStatus {
         let (synced, notify) = (self.synced.clone(), notify.clone());
         let stream = reflector::reflector(
             writer,
-            watcher::watcher(self.api.clone(), Config::default())
+            watcher::watcher(self.api.clone(), watch_config())
                 .modify(|o| o.metadata.managed_fields = None),
         )
         .backoff(causeway_runtime::backoff::watch())

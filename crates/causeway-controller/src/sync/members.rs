@@ -7,13 +7,14 @@
 
 use anyhow::Context as _;
 use causeway_api::names::{LABEL_PEER, PEER_SECRET_KEY};
+use causeway_runtime::timeouts::watch_config;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, Store};
-use kube::runtime::watcher::{self, Config};
+use kube::runtime::watcher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Notify;
@@ -93,7 +94,7 @@ impl MemberSecrets {
         let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
         let stream = reflector::reflector(
             writer,
-            watcher::watcher(api, Config::default().labels(&format!("{LABEL_PEER}=true")))
+            watcher::watcher(api, watch_config().labels(&format!("{LABEL_PEER}=true")))
                 .modify(|s| s.metadata.managed_fields = None),
         )
         .backoff(causeway_runtime::backoff::watch());
@@ -149,9 +150,10 @@ pub async fn client(secret: &PeerSecret) -> anyhow::Result<kube::Client> {
             secret.name
         )
     })?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+    let mut config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
         .map_err(|e| anyhow::anyhow!("peer Secret {}: unusable kubeconfig ({e})", secret.name))?;
+    causeway_runtime::timeouts::limit(&mut config);
     kube::Client::try_from(config)
         .map_err(|e| anyhow::anyhow!("peer Secret {}: cannot build a client ({e})", secret.name))
 }
