@@ -318,15 +318,18 @@ async fn netpeer_connects_both_clusters_follows_peer_nodes_and_cleans_up() {
 
     // Before netpeer: no cross-cluster path, from any pod to any remote pod; inside each cluster
     // pods reach each other across nodes (the fixture is sound).
+    // A probe gives up after 1 s, the time TCP waits before resending a lost SYN: the first
+    // connection into a pod made a moment ago may need a second try.
     for (a, b) in [("c1-n1", "c1-n2"), ("c2-n2", "c2-n1")] {
         let (a, b) = (pod_of(a), pod_of(b));
-        assert_eq!(
-            probe_async(&a.pod.netns, b.echo.addr).await,
-            Ok(a.pod.ip.to_string()),
+        let what = format!(
             "{} pod → {} pod inside the cluster",
-            a.node.name,
-            b.node.name
+            a.node.name, b.node.name
         );
+        eventually(10, &what, || async {
+            (probe_async(&a.pod.netns, b.echo.addr).await == Ok(a.pod.ip.to_string())).then_some(())
+        })
+        .await;
     }
     for (from, to) in pairs() {
         assert!(

@@ -112,11 +112,11 @@ async fn older_layout_is_grown(paths: &LabPaths) {
     let server = TestPod::create(&paths.clone(), &c1n2, "grown");
     let client = TestPod::create(&paths.clone(), &c1n1, "grown");
     let echo = EchoServer::start(&server.netns, server.ip, 0);
-    assert_eq!(
-        probe_async(&client.netns, echo.addr).await,
-        Ok(client.ip.to_string()),
-        "pod on c1-n1 → pod on the added c1-n2"
-    );
+    // A probe gives up after 1 s, when TCP would resend a lost first SYN: allow a second try.
+    causeway_test_support::eventually(10, "pod on c1-n1 → pod on the added c1-n2", || async {
+        (probe_async(&client.netns, echo.addr).await == Ok(client.ip.to_string())).then_some(())
+    })
+    .await;
 }
 
 fn assert_nothing_left(paths: &LabPaths, pids: &[process::PidFile]) {
