@@ -127,7 +127,6 @@ pub async fn run(
     let mut local_watch: Option<ClusterWatch> = None;
     let member_secrets =
         members::MemberSecrets::start(&client, &settings.members_namespace, &notify);
-    let mut last_retry: Option<Instant> = None;
     let mut failed_passes: u32 = 0;
     let mut member_backoff = Backoff::default();
     let mut reported: HashSet<(String, String, Reason)> = HashSet::new();
@@ -165,10 +164,7 @@ pub async fn run(
         if let Some(secrets) = member_secrets.take_changed() {
             peers.update(secrets, |name| member_status.recorded_id(name));
         }
-        if last_retry.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
-            last_retry = Some(Instant::now());
-            peers.retry_due();
-        }
+        peers.retry_due();
         peers.collect();
         peers.adopt_recorded_ids(|name| member_status.recorded_id(name));
         if leads {
@@ -251,14 +247,15 @@ pub async fn run(
         }) {
             continue;
         }
+        let started = Instant::now();
         let pass = Pass {
             client: &client,
             local_id: id,
             local: &local,
             clusters: &clusters,
             metrics: &metrics,
+            started,
         };
-        let started = Instant::now();
         let errors = pass.run(&mut memo).await;
         metrics.sync_passes.inc();
         metrics
@@ -538,21 +535,21 @@ fn slices_by_service(c: &ClusterWatch) -> SlicesByService {
 #[derive(Default)]
 struct Wanted {
     imports: BTreeSet<Key>,
-    /// Each desired slice, and when the source change it carries reached this controller (only
-    /// for slices computed in this pass from a change not consumed before).
-    slices: BTreeMap<Key, (Arc<EndpointSlice>, Option<Instant>)>,
+    slices: BTreeMap<Key, Arc<EndpointSlice>>,
+    /// When the source change a desired slice carries reached this controller: only for slices
+    /// computed in this pass from a change no earlier pass consumed.
+    changed: HashMap<Key, Instant>,
 }
 
 impl Wanted {
-    /// Adds a service's outcome; `since` runs beside `outcome.slices` (empty: no timing).
-    fn add(&mut self, key: &Key, outcome: &Outcome, since: &[Option<Instant>]) {
+    /// Adds a service's outcome.
+    fn add(&mut self, key: &Key, outcome: &Outcome) {
         if outcome.import {
             self.imports.insert(key.clone());
         }
-        for (i, slice) in outcome.slices.iter().enumerate() {
-            let at = since.get(i).copied().flatten();
+        for slice in &outcome.slices {
             self.slices
-                .insert((key.0.clone(), slice.name_any()), (slice.clone(), at));
+                .insert((key.0.clone(), slice.name_any()), slice.clone());
         }
     }
 }
@@ -564,13 +561,14 @@ struct Pass<'a> {
     local: &'a Local,
     clusters: &'a [(&'a ClusterWatch, Standing)],
     metrics: &'a Metrics,
+    /// When the pass began: source slice changes that arrived later wait for the next pass.
+    started: Instant,
 }
 
 impl Pass<'_> {
     /// Computes and writes; returns the number of failed writes. Services whose inputs did not
     /// change since their last error-free computation reuse its outcome from `memo`.
     async fn run(&self, memo: &mut Memo) -> usize {
-        let started = Instant::now();
         let mut errors = 0;
         let usable: Vec<&ClusterWatch> = self
             .clusters
@@ -598,20 +596,21 @@ impl Pass<'_> {
         for key in &keys {
             let fingerprint = self.fingerprint(key, &usable, &sources, &held);
             match memo.outcome(key, fingerprint) {
-                Some(outcome) => wanted.add(key, outcome, &[]),
+                Some(outcome) => wanted.add(key, outcome),
                 None => changed.push((key.clone(), fingerprint)),
             }
         }
         let (usable, sources, held) = (&usable, &sources, &held);
         let mut computed = futures::stream::iter(changed)
             .map(|(key, fingerprint)| async move {
-                let (failed, outcome, since) =
+                let (failed, outcome, changed) =
                     self.service(&key.0, &key.1, usable, sources, held).await;
-                (key, fingerprint, failed, outcome, since)
+                (key, fingerprint, failed, outcome, changed)
             })
             .buffer_unordered(WRITES_IN_FLIGHT);
-        while let Some((key, fingerprint, failed, outcome, since)) = computed.next().await {
-            wanted.add(&key, &outcome, &since);
+        while let Some((key, fingerprint, failed, outcome, changed)) = computed.next().await {
+            wanted.add(&key, &outcome);
+            wanted.changed.extend(changed);
             if failed == 0 {
                 memo.store(key, fingerprint, outcome);
             } else {
@@ -621,9 +620,9 @@ impl Pass<'_> {
         }
         drop(computed);
         memo.retain_services(&keys);
-        errors += self.converge_slices(&wanted.slices, held, memo).await;
+        errors += self.converge_slices(&wanted, held, memo).await;
         for (c, _) in self.clusters {
-            c.changes.drop_before(started);
+            c.changes.drop_before(self.started);
         }
         let held_exports: Vec<HeldExports> = self
             .clusters
@@ -681,10 +680,10 @@ impl Pass<'_> {
         usable: &[&ClusterWatch],
         sources: &[SlicesByService],
         held: &BTreeSet<&str>,
-    ) -> (usize, Outcome, Vec<Option<Instant>>) {
+    ) -> (usize, Outcome, Vec<(Key, Instant)>) {
         let mut errors = 0;
         let mut outcome = Outcome::default();
-        let mut since = Vec::new();
+        let mut changed = Vec::new();
         let views: Vec<_> = usable
             .iter()
             .filter_map(|c| {
@@ -710,10 +709,10 @@ impl Pass<'_> {
             );
         }
         let Some(import) = &resolution.import else {
-            return (errors, outcome, since);
+            return (errors, outcome, changed);
         };
         if self.local.namespaces.get(&ObjectRef::new(ns)).is_none() {
-            return (errors, outcome, since);
+            return (errors, outcome, changed);
         }
         outcome.import = true;
         let current = self.local.imports.get(&ObjectRef::new(name).within(ns));
@@ -724,7 +723,7 @@ impl Pass<'_> {
             errors += usize::from(self.apply_import(ns, name, import).await.is_err());
         }
         let Some(current) = current else {
-            return (errors, outcome, since);
+            return (errors, outcome, changed);
         };
         if current
             .status
@@ -760,20 +759,24 @@ impl Pass<'_> {
                 derived_service: derived.as_deref(),
                 owner: Some(owner_reference(&current)),
             };
-            let changed = c
-                .changes
-                .take(ns, refs.iter().filter_map(|s| s.metadata.name.as_deref()));
+            let arrived = c.changes.take(
+                ns,
+                refs.iter().filter_map(|s| s.metadata.name.as_deref()),
+                self.started,
+            );
             for mut slice in cluster_slices(&refs, served, &target) {
                 slice
                     .metadata
                     .labels
                     .get_or_insert_default()
                     .insert(LABEL_SYNCED.to_owned(), "true".to_owned());
+                if let Some(at) = arrived {
+                    changed.push(((ns.clone(), slice.name_any()), at));
+                }
                 outcome.slices.push(Arc::new(slice));
-                since.push(changed);
             }
         }
-        (errors, outcome, since)
+        (errors, outcome, changed)
     }
 
     async fn apply_import(&self, ns: &str, name: &str, import: &ImportView) -> kube::Result<()> {
@@ -942,10 +945,11 @@ impl Pass<'_> {
 
     async fn converge_slices(
         &self,
-        wanted: &BTreeMap<Key, (Arc<EndpointSlice>, Option<Instant>)>,
+        wanted: &Wanted,
         held: &BTreeSet<&str>,
         memo: &mut Memo,
     ) -> usize {
+        let (changed, wanted) = (&wanted.changed, &wanted.slices);
         let mut errors = 0;
         let existing = self.local.slices.state();
         for slice in &existing {
@@ -981,7 +985,7 @@ impl Pass<'_> {
             .collect();
         memo.retain_slices(|k| wanted.contains_key(k));
         let mut stale = Vec::new();
-        for (key, (slice, changed)) in wanted {
+        for (key, slice) in wanted {
             let current = by_key.get(key);
             let live_version = current.and_then(|c| c.resource_version());
             if memo.verified(key, slice, live_version.as_deref()) {
@@ -993,7 +997,12 @@ impl Pass<'_> {
                 memo.record_verified(key.clone(), slice, live);
                 continue;
             }
-            stale.push((key.clone(), slice.clone(), live_version, *changed));
+            stale.push((
+                key.clone(),
+                slice.clone(),
+                live_version,
+                changed.get(key).copied(),
+            ));
         }
         let mut applied = futures::stream::iter(stale)
             .map(|((ns, name), slice, replaced, changed)| async move {

@@ -8,6 +8,7 @@
 use anyhow::Context as _;
 use causeway_api::names::{LABEL_PEER, PEER_SECRET_KEY};
 use causeway_runtime::timeouts::watch_config;
+use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
@@ -102,7 +103,7 @@ impl MemberSecrets {
         let ns = namespace.to_owned();
         tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
-            while let Some(ev) = futures::StreamExt::next(&mut stream).await {
+            while let Some(ev) = stream.next().await {
                 match ev {
                     Ok(watcher::Event::InitDone) => {
                         flag_synced.store(true, Ordering::Release);

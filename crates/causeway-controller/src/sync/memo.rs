@@ -48,7 +48,7 @@ impl FingerprintBuilder {
         self
     }
 
-    /// The fingerprint; unordered inputs fed between two [`Self::add`] calls still count once.
+    /// The fingerprint: the positional inputs in order, then the unordered ones as one set.
     #[must_use]
     pub fn finish(&mut self) -> Fingerprint {
         self.unordered.hash(&mut self.hasher);

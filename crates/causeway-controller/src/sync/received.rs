@@ -31,31 +31,27 @@ impl SliceChanges {
         self.lock().remove(&(namespace.to_owned(), name.to_owned()));
     }
 
-    /// Consumes the pending changes of `names` in `namespace`; the earliest moment, if any.
+    /// Consumes the pending changes of `names` in `namespace` that arrived before `before` (the
+    /// pass's start: a later one is not in the slices the pass reads); the earliest, if any.
     pub fn take<'a>(
         &self,
         namespace: &str,
         names: impl Iterator<Item = &'a str>,
+        before: Instant,
     ) -> Option<Instant> {
         let mut pending = self.lock();
         names
-            .filter_map(|n| pending.remove(&(namespace.to_owned(), n.to_owned())))
+            .filter_map(|n| {
+                let key = (namespace.to_owned(), n.to_owned());
+                let at = *pending.get(&key)?;
+                (at < before).then(|| pending.remove(&key)).flatten()
+            })
             .min()
     }
 
     /// Drops changes that arrived before `start` and were not consumed.
     pub fn drop_before(&self, start: Instant) {
         self.lock().retain(|_, at| *at >= start);
-    }
-
-    /// Pending changes (for tests and debugging).
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether no change is pending.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Instant>> {
@@ -76,31 +72,59 @@ mod tests {
         let t0 = Instant::now();
         let t1 = t0 + Duration::from_millis(10);
         let t2 = t0 + Duration::from_millis(20);
+        let pass = t0 + Duration::from_secs(1);
         c.record("ns", "a", t1);
         c.record("ns", "a", t2);
         c.record("ns", "b", t0);
         c.record("other", "a", t0);
         assert_eq!(
-            c.take("ns", ["a"].into_iter()),
+            c.take("ns", ["a"].into_iter(), pass),
             Some(t1),
             "the first change of a"
         );
-        assert_eq!(c.take("ns", ["a"].into_iter()), None, "consumed");
-        assert_eq!(c.take("ns", ["a", "b"].into_iter()), Some(t0));
-        assert_eq!(c.len(), 1, "other/a is still pending");
+        assert_eq!(c.take("ns", ["a"].into_iter(), pass), None, "consumed");
+        assert_eq!(c.take("ns", ["a", "b"].into_iter(), pass), Some(t0));
+        assert_eq!(
+            c.take("other", ["a"].into_iter(), pass),
+            Some(t0),
+            "other/a is still pending"
+        );
+    }
+
+    #[test]
+    fn a_change_that_arrived_after_the_pass_began_waits_for_the_next_pass() {
+        let c = SliceChanges::default();
+        let t0 = Instant::now();
+        let late = t0 + Duration::from_millis(10);
+        c.record("ns", "a", late);
+        assert_eq!(
+            c.take("ns", ["a"].into_iter(), t0),
+            None,
+            "not in this pass's slices"
+        );
+        c.drop_before(t0);
+        assert_eq!(
+            c.take("ns", ["a"].into_iter(), late + Duration::from_millis(1)),
+            Some(late)
+        );
     }
 
     #[test]
     fn deleted_and_unconsumed_changes_are_dropped() {
         let c = SliceChanges::default();
         let t0 = Instant::now();
+        let pass = t0 + Duration::from_secs(1);
         c.record("ns", "gone", t0);
         c.forget("ns", "gone");
-        assert!(c.is_empty());
+        assert_eq!(c.take("ns", ["gone"].into_iter(), pass), None, "deleted");
         c.record("ns", "unexported", t0);
         c.record("ns", "later", t0 + Duration::from_millis(5));
         c.drop_before(t0 + Duration::from_millis(1));
-        assert_eq!(c.len(), 1);
-        assert!(c.take("ns", ["later"].into_iter()).is_some());
+        assert_eq!(
+            c.take("ns", ["unexported"].into_iter(), pass),
+            None,
+            "dropped"
+        );
+        assert!(c.take("ns", ["later"].into_iter(), pass).is_some());
     }
 }
