@@ -2,7 +2,7 @@
 CARGO ?= cargo
 LAB := ./target/debug/causeway-lab
 
-.PHONY: all build test demo lab-up lab-down lint crds controller-bin
+.PHONY: all build test demo lab-up lab-down lint crds controller-bin images dev-images
 
 all: build
 
@@ -18,7 +18,16 @@ lint:
 crds: build
 	./target/debug/causeway crds > deploy/crds/causeway-crds.yaml
 
-lab-up: build
+# causeway's images and the lab's workload images (pause, serve, CoreDNS), built with buildah into
+# target/images/ (README.md, "Images"); `causeway-lab up` imports them into every node.
+images:
+	bash tools/images/build.sh
+
+# The same images from the debug build `make build` made (what the lab runs in tests and the demo).
+dev-images: build
+	CAUSEWAY_IMAGE_PROFILE=dev bash tools/images/build.sh
+
+lab-up: dev-images
 	$(LAB) up
 
 lab-down:
@@ -26,15 +35,14 @@ lab-down:
 
 # Everything CI runs: lint, unit tests, integration tests against the lab's real apiservers,
 # then the lab lifecycle test (which stops the lab, so it runs last and alone).
-test: lint build
+test: lint dev-images
 	$(LAB) up
 	$(CARGO) test --workspace
 	$(CARGO) test -p causeway-test-support --test lab_lifecycle -- --ignored
 
 # The seed's migration scenario on two real clusters (README.md, "The demo"); starts the lab if it
 # is down (and stops it at the end), else reuses it. `make demo DEMO_ARGS=--keep` leaves it running.
-demo: build
-	$(CARGO) build -p causeway-cli -p causeway-lab
+demo: dev-images
 	$(LAB) demo $(DEMO_ARGS)
 
 # The controller image's binary: `causeway` with only `controller` and `crds`, optimised for

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager, kube-proxy and etcd from the Go module proxy,
+# Builds etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy, kubelet and kubectl from the Go module proxy,
 # once per (release, go.sum) key, into a cache outside the work tree. Prints the binary directory.
 # Reuses a complete cache entry; publishes a new one atomically (rename of <key>.partial).
 set -euo pipefail
@@ -13,9 +13,10 @@ SUM=$(sha256sum go.sum | cut -c1-12)
 KEY="k8s-v$K-etcd-$E-$GOMINOR-$SUM"
 ROOT=${CAUSEWAY_KUBEBIN:-$HOME/.cache/causeway/kubebin}
 OUT="$ROOT/$KEY"
-if [ -x "$OUT/kube-apiserver" ] && [ -x "$OUT/etcd" ] && [ -x "$OUT/kube-proxy" ] && [ -x "$OUT/kube-controller-manager" ] && [ -x "$OUT/kubectl" ]; then
-  echo "$OUT"; exit 0
-fi
+BINS="etcd kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl"
+complete=1
+for c in $BINS; do [ -x "$OUT/$c" ] || complete=0; done
+if [ $complete = 1 ]; then echo "$OUT"; exit 0; fi
 echo "kubebins: building Kubernetes v$K and etcd $E with $GOV into $OUT (cold build: 10-25 min on 2 cores)" >&2
 echo "kubebins: downloading modules" >&2
 go mod download || { echo "kubebins: 'go mod download' failed: a module is not served by the Go module proxy; see the error above" >&2; exit 3; }
@@ -24,7 +25,7 @@ for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   LD="$LD -X $p.gitVersion=v$K -X $p.gitMajor=1 -X $p.gitMinor=$M -X $p.gitTreeState=clean"
 done
 TMP="$OUT.partial"; rm -rf "$TMP"; mkdir -p "$TMP"
-for c in etcd kube-apiserver kube-controller-manager kube-proxy kubectl; do
+for c in $BINS; do
   echo "kubebins: building $c" >&2
   if [ "$c" = etcd ]; then
     go build -trimpath -ldflags="-s -w" -o "$TMP/etcd" go.etcd.io/etcd/server/v3

@@ -13,7 +13,8 @@ awk '$1=="godebug" && $2!="(" {print $2}' "$KMOD" | while read -r kv; do go mod 
 awk '$2=="=>" && $3 ~ /^\.\/staging\// {print $1}' "$KMOD" |
   while read -r m; do go mod edit -replace="$m=$m@v$S"; done
 go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@v$K" "k8s.io/kubernetes/cmd/kube-controller-manager@v$K" \
-  "k8s.io/kubernetes/cmd/kube-proxy@v$K" "k8s.io/kubernetes/cmd/kubectl@v$K"
+  "k8s.io/kubernetes/cmd/kube-proxy@v$K" "k8s.io/kubernetes/cmd/kubectl@v$K" \
+  "k8s.io/kubernetes/cmd/kubelet@v$K" "k8s.io/kubernetes/cmd/kube-scheduler@v$K"
 E=$(go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)
 go get -tool "go.etcd.io/etcd/server/v3@$E"
 go mod tidy

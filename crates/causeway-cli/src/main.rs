@@ -24,9 +24,17 @@ use std::process::ExitCode;
 use causeway_runtime::LogArgs;
 use clap::{Parser, Subcommand};
 
+/// `causeway --version`: the crate version and the git commit it was built from (`build.rs`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("CAUSEWAY_COMMIT"),
+    ")"
+);
+
 /// Kubernetes Multi-Cluster Services (KEP-1645): controller, DNS, pod-network peering and tools.
 #[derive(Debug, Parser)]
-#[command(name = "causeway", version, about)]
+#[command(name = "causeway", version = VERSION, about)]
 struct Cli {
     #[command(flatten)]
     log: LogArgs,

@@ -1,10 +1,13 @@
-//! `causeway-lab down`: stops every process the lab recorded (pod processes, then kube-proxies,
-//! then the control plane), deletes its network namespaces (nodes, pods) and `cwl-*` devices, and removes the lab directory, leaving the host as it was.
+//! `causeway-lab down`: stops every process the lab recorded (pod processes, then the nodes'
+//! kubelets and containerds with everything in their cgroups, then kube-proxies, then the control
+//! plane), unmounts what the nodes mounted under the lab directory, deletes its network
+//! namespaces (nodes, pods) and `cwl-*` devices, and removes the lab directory, leaving the
+//! host as it was.
 
 use std::time::Duration;
 
 use crate::lock::LabLock;
-use crate::{LabPaths, Result, netdev, process};
+use crate::{LabPaths, Result, mounts, netdev, node_runtime, process};
 
 /// What `down` removed.
 #[derive(Clone, Debug, Default)]
@@ -17,10 +20,12 @@ pub struct Removed {
     pub directory: bool,
 }
 
-/// True for components that run inside node namespaces (kube-proxy), which `up` restarts on its
-/// own instead of treating the lab as broken.
+/// True for components that `up` restarts on its own instead of treating the lab as broken: those
+/// of the nodes (kube-proxy, kubelet, containerd) and the kube-scheduler.
 pub fn is_node_component(name: &str) -> bool {
-    name.ends_with("-kube-proxy")
+    ["-kube-proxy", "-kubelet", "-containerd", "-kube-scheduler"]
+        .iter()
+        .any(|suffix| name.ends_with(suffix))
 }
 
 /// Tears the lab down (takes the lab lock).
@@ -33,6 +38,14 @@ pub fn down(paths: &LabPaths) -> Result<Removed> {
 pub fn down_locked(paths: &LabPaths) -> Removed {
     // Pod processes and kube-proxies first, so they do not log errors about a vanished apiserver.
     let mut processes = process::stop_all(&paths.pod_pid_dir(), Duration::from_secs(2));
+    // Kubelets, containerds and what runs in the nodes' cgroups (shims, containers), then the
+    // mounts they leave under the lab directory (overlays, volumes, pod network namespaces).
+    let (stopped, failed) = node_runtime::stop_all(paths);
+    processes.extend(stopped);
+    for f in &failed {
+        eprintln!("lab: {f}");
+    }
+    mounts::unmount_under(paths.root());
     processes.extend(process::stop_where(
         &paths.pid_dir(),
         Duration::from_secs(5),

@@ -30,6 +30,46 @@ pub enum Error {
         /// Its exit status.
         status: String,
     },
+    /// `make images` has not run (or wrote elsewhere).
+    #[error(
+        "no images list at {list}; build the images first: `make images` (or set CAUSEWAY_IMAGES to where they are)"
+    )]
+    NoImages {
+        /// The list file looked for.
+        list: PathBuf,
+    },
+    /// An image the lab needs is not among the built ones.
+    #[error("image {image} is not in {list}; rebuild the images: `make images`")]
+    MissingImage {
+        /// The image (`name:tag`).
+        image: String,
+        /// The list file.
+        list: PathBuf,
+    },
+    /// A node's kubelet did not register a Ready Node in time.
+    #[error("node {node} did not become Ready within {seconds} s; kubelet log {log}:\n{tail}")]
+    NodeNotReady {
+        /// Node name.
+        node: String,
+        /// How long the lab waited.
+        seconds: u64,
+        /// The kubelet's log.
+        log: PathBuf,
+        /// The last lines of that log.
+        tail: String,
+    },
+    /// A lab add-on (CoreDNS) did not become available in time.
+    #[error("{what} in cluster {cluster} is not available after {seconds} s: {detail}")]
+    AddonNotReady {
+        /// Which add-on.
+        what: &'static str,
+        /// Cluster index.
+        cluster: u8,
+        /// How long the lab waited.
+        seconds: u64,
+        /// What was seen last.
+        detail: String,
+    },
     /// A component exited during start-up.
     #[error("{component} exited during start-up; its log is {log}:\n{tail}")]
     ComponentExited {

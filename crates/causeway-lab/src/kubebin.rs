@@ -1,5 +1,7 @@
-//! Finds or builds the Kubernetes binaries: runs `tools/kubebins/build.sh`, which returns a cached
-//! build keyed by release and `go.sum` at once, or builds one (progress on stderr).
+//! Finds or builds the Go binaries the lab runs: `tools/kubebins/build.sh` (the Kubernetes
+//! components, etcd, kubectl) and `tools/containerd/build.sh` (containerd, its runc shim, ctr).
+//! Each returns a cached build keyed by release and `go.sum` at once, or builds one (progress on
+//! stderr).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -19,19 +21,38 @@ pub fn script() -> PathBuf {
     )
 }
 
-/// Returns the directory holding etcd, kube-apiserver, kube-controller-manager, kube-proxy and
-/// kubectl, building them first when the cache lacks them.
+/// Returns the directory holding etcd, kube-apiserver, kube-controller-manager,
+/// kube-scheduler, kube-proxy, kubelet and kubectl, building them first when the cache lacks
+/// them.
 pub fn ensure() -> Result<PathBuf> {
-    let script = script();
+    run(&script())
+}
+
+/// Returns the directory holding containerd, containerd-shim-runc-v2 and ctr, building them first
+/// when the cache lacks them (`$CAUSEWAY_CONTAINERD_SCRIPT` overrides the script).
+pub fn ensure_containerd() -> Result<PathBuf> {
+    let script = std::env::var_os("CAUSEWAY_CONTAINERD_SCRIPT").map_or_else(
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../tools/containerd/build.sh"
+            ))
+        },
+        PathBuf::from,
+    );
+    run(&script)
+}
+
+fn run(script: &std::path::Path) -> Result<PathBuf> {
     let out = Command::new("bash")
-        .arg(&script)
+        .arg(script)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
-        .map_err(Error::io("failed to run", &script))?;
+        .map_err(Error::io("failed to run", script))?;
     if !out.status.success() {
         return Err(Error::KubeBuild {
-            script,
+            script: script.to_owned(),
             status: out.status.to_string(),
         });
     }

@@ -30,6 +30,18 @@ pub const VXLAN_VNI: u32 = 1;
 pub const VXLAN_PORT: u16 = 8472;
 /// MTU of flannel.1 and of pod interfaces (1500 minus the VXLAN overhead).
 pub const POD_MTU: u16 = 1450;
+/// Host numbers of a node's podCIDR that simulated pods ([`crate::pods`]) take.
+pub const STAND_IN_POD_HOSTS: std::ops::RangeInclusive<u8> = 2..=127;
+/// Host numbers of a node's podCIDR that the kubelet's pods take (the CNI config's host-local
+/// range), apart from the simulated pods' so the two never collide.
+pub const KUBELET_POD_HOSTS: std::ops::RangeInclusive<u8> = 128..=254;
+/// The kubelet's API port on the node's address.
+pub const KUBELET_PORT: u16 = 10250;
+/// The kubelet's health port inside the node namespace (127.0.0.1).
+pub const KUBELET_HEALTHZ_PORT: u16 = 10248;
+/// Label on every Node the lab runs (real kubelet nodes); the lab's own workloads select it, so
+/// they never land on a test's kubelet-less Node.
+pub const LAB_NODE_LABEL: &str = "causeway.dev/lab-node";
 
 /// What one cluster of the lab looks like.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,6 +93,18 @@ impl ClusterPlan {
     /// The cluster's data-plane nodes, 1..=`count` (see [`NODES_PER_CLUSTER`]).
     pub fn nodes(&self, count: u8) -> Result<Vec<NodePlan>> {
         (1..=count).map(|j| NodePlan::new(self, j)).collect()
+    }
+
+    /// The cluster DNS Service address (`kube-dns`): the service CIDR's 10th address, as kubeadm
+    /// and RKE place it.
+    pub fn dns_ip(&self) -> Ipv4Addr {
+        Ipv4Addr::new(10, self.pod_octet() + 1, 0, 10)
+    }
+
+    /// The CoreDNS release the cluster runs: 1.8.0 in cluster 1 (what RKE1 ships with Kubernetes
+    /// 1.21, the seed's old cluster), the current release elsewhere (RKE2's `rke2-coredns`).
+    pub fn coredns_version<'a>(&self, current: &'a str) -> &'a str {
+        if self.index == 1 { "1.8.0" } else { current }
     }
 
     /// The default number of nodes of this cluster.
@@ -180,6 +204,36 @@ impl NodePlan {
     pub fn proxy_component(&self) -> String {
         format!("{}-kube-proxy", self.name)
     }
+
+    /// The kubelet's component name (PID file, log).
+    pub fn kubelet_component(&self) -> String {
+        format!("{}-kubelet", self.name)
+    }
+
+    /// containerd's component name (PID file, log).
+    pub fn containerd_component(&self) -> String {
+        format!("{}-containerd", self.name)
+    }
+
+    /// The node's cgroup, created in every cgroup v1 hierarchy (and the unified one): the
+    /// kubelet's `cgroupRoot`; containerd and the kubelet run in its `system` child, so every
+    /// process of the node (shims and containers too) is inside it.
+    pub fn cgroup(&self) -> String {
+        self.netns.clone()
+    }
+
+    /// The lab user the node's kubelet authenticates as (the Node authorizer's name).
+    pub fn kubelet_user(&self) -> String {
+        format!("system:node:{}", self.name)
+    }
+
+    /// The first and last address the kubelet's pods may take ([`KUBELET_POD_HOSTS`]).
+    pub fn kubelet_pod_range(&self) -> (Ipv4Addr, Ipv4Addr) {
+        (
+            self.pod_ip(*KUBELET_POD_HOSTS.start()),
+            self.pod_ip(*KUBELET_POD_HOSTS.end()),
+        )
+    }
 }
 
 /// Paths under the lab directory (`$CAUSEWAY_LAB_DIR`, default `/tmp/causeway-lab`).
@@ -255,6 +309,12 @@ impl LabPaths {
     /// a pod process that exits never makes the lab look broken).
     pub fn pod_pid_dir(&self) -> PathBuf {
         self.root.join("pod-pids")
+    }
+
+    /// The directory of node `name`'s kubelet and containerd (state, sockets, configs, logs of
+    /// its pods).
+    pub fn node_dir(&self, name: &str) -> PathBuf {
+        self.root.join("nodes").join(name)
     }
 
     /// Where pod records (address allocations) live.
@@ -353,6 +413,17 @@ mod tests {
             ]
         );
         assert_eq!(n[1].proxy_component(), "c2-n2-kube-proxy");
+        assert_eq!(n[1].kubelet_component(), "c2-n2-kubelet");
+        assert_eq!(n[1].kubelet_user(), "system:node:c2-n2");
+        assert_eq!(
+            n[1].kubelet_pod_range(),
+            (Ipv4Addr::new(10, 44, 2, 128), Ipv4Addr::new(10, 44, 2, 254))
+        );
+        assert_eq!(c2.dns_ip(), Ipv4Addr::new(10, 45, 0, 10));
+        assert_eq!(c1.dns_ip(), Ipv4Addr::new(10, 43, 0, 10));
+        assert_eq!(c1.coredns_version("1.14.7"), "1.8.0");
+        assert_eq!(c2.coredns_version("1.14.7"), "1.14.7");
+        assert!(STAND_IN_POD_HOSTS.end() < KUBELET_POD_HOSTS.start());
     }
 
     #[test]

@@ -13,15 +13,20 @@
 //! migration scenario on top: causeway's daemons as detached, PID-recorded processes, a kubelet
 //! stand-in for the workload, and a request loop inside a pod namespace.
 
+pub mod cgroup;
+pub mod coredns;
 pub mod demo;
 pub mod down;
 pub mod error;
+pub mod images;
 pub mod kubebin;
 pub mod kubeconfig;
 pub mod layout;
 pub mod lock;
+pub mod mounts;
 pub mod netdev;
 pub mod netns;
+pub mod node_runtime;
 pub mod nodes;
 pub mod pods;
 pub mod process;

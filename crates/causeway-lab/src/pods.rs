@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use nix::fcntl::{Flock, FlockArg};
 
-use crate::layout::{DEVICE_PREFIX, NodePlan, POD_MTU};
+use crate::layout::{DEVICE_PREFIX, NodePlan, POD_MTU, STAND_IN_POD_HOSTS};
 use crate::netdev::run;
 use crate::process::{self, Started};
 use crate::{Error, LabPaths, Result, netns};
@@ -72,7 +72,7 @@ fn taken(paths: &LabPaths, node: &NodePlan) -> Vec<Ipv4Addr> {
 }
 
 /// Creates pod `name` behind `node` (a lab node of the running lab) with the lowest free address
-/// of the node's podCIDR. `name` must be unique in the cluster (e.g. from a test's unique name);
+/// of the node's podCIDR among [`STAND_IN_POD_HOSTS`] (the kubelet's pods take the others). `name` must be unique in the cluster (e.g. from a test's unique name);
 /// the namespace name must stay a valid file name.
 pub fn create(paths: &LabPaths, node: &NodePlan, name: &str) -> Result<Pod> {
     if !netns::exists(&node.netns) {
@@ -85,7 +85,7 @@ pub fn create(paths: &LabPaths, node: &NodePlan, name: &str) -> Result<Pod> {
     let ip = {
         let _lock = lock(paths)?;
         let used = taken(paths, node);
-        let ip = (2..=254u8)
+        let ip = STAND_IN_POD_HOSTS
             .map(|h| node.pod_ip(h))
             .find(|ip| !used.contains(ip))
             .ok_or_else(|| Error::PodCidrFull {

@@ -1,6 +1,8 @@
 //! `causeway-lab up`: starts (or finds running) etcd and, per cluster, kube-apiserver and
 //! kube-controller-manager; waits for readiness; installs causeway's CRDs; then builds the
-//! clusters' data-plane nodes and runs kube-proxy in each ([`crate::nodes`]).
+//! clusters' data-plane nodes and runs kube-proxy in each ([`crate::nodes`]), a kube-scheduler
+//! per cluster, containerd and a kubelet on every node ([`crate::node_runtime`]) and CoreDNS
+//! per cluster ([`crate::coredns`]).
 //!
 //! Idempotent: a complete running lab of the same size is reused, and its nodes are completed
 //! (missing namespaces built, dead kube-proxies restarted; a lab started with an older node
@@ -13,13 +15,15 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::images::{self, ImageSet};
 use crate::kubeconfig;
 use crate::layout::{self, APISERVER_PORT, DEFAULT_ETCD_PORT, MAX_CLUSTERS};
 use crate::lock::LabLock;
+use crate::node_runtime::{self, NodeBinaries};
 use crate::process;
 use crate::ready;
 use crate::state::LabState;
-use crate::{ClusterPlan, Error, LabPaths, Result, down, kubebin, netdev, nodes};
+use crate::{ClusterPlan, Error, LabPaths, Result, coredns, down, kubebin, netdev, nodes};
 
 /// Lab users: (kubeconfig name, user name, groups). Each causeway component has its own user, with
 /// no rights beyond the RBAC its manifests grant.
@@ -31,6 +35,7 @@ pub const USERS: &[(&str, &str, &str)] = &[
         "system:masters",
     ),
     ("kube-proxy", "system:kube-proxy", ""),
+    ("kube-scheduler", "system:kube-scheduler", ""),
     ("causeway-controller", "causeway-controller", "causeway"),
     ("causeway-dns", "causeway-dns", "causeway"),
     ("causeway-netpeer", "causeway-netpeer", "causeway"),
@@ -68,7 +73,10 @@ pub async fn up(paths: &LabPaths, opts: &UpOptions) -> Result<LabInfo> {
     let t0 = Instant::now();
     let _lock = LabLock::acquire(paths)?;
     if let Some(state) = LabState::load(paths)? {
-        if state.complete && all_running(paths) {
+        // A lab started by a build from before real nodes has no kubelet credentials and its
+        // apiservers lack the flags kubelets need: it cannot be completed in place.
+        let predates_nodes = !paths.user_kubeconfig(1, "kubelet-c1-n1").exists();
+        if state.complete && all_running(paths) && !predates_nodes {
             if state.clusters < opts.clusters {
                 return grow(paths, state, opts.clusters, t0).await;
             }
@@ -90,10 +98,17 @@ pub async fn up(paths: &LabPaths, opts: &UpOptions) -> Result<LabInfo> {
                 seconds: t0.elapsed().as_secs_f64(),
             });
         }
-        eprintln!(
-            "lab: found a half-started or stopped lab in {} (a killed run?); removing it first",
-            paths.root().display()
-        );
+        if state.complete && predates_nodes {
+            eprintln!(
+                "lab: the lab in {} predates real nodes (kubelets); restarting it",
+                paths.root().display()
+            );
+        } else {
+            eprintln!(
+                "lab: found a half-started or stopped lab in {} (a killed run?); removing it first",
+                paths.root().display()
+            );
+        }
         down::down_locked(paths);
     } else if paths.root().exists() || !netdev::lab_links().is_empty() {
         eprintln!(
@@ -104,6 +119,12 @@ pub async fn up(paths: &LabPaths, opts: &UpOptions) -> Result<LabInfo> {
     }
     match start(paths, opts, t0).await {
         Ok(info) => Ok(info),
+        Err(err) if std::env::var_os("CAUSEWAY_LAB_KEEP_FAILED").is_some() => {
+            eprintln!(
+                "lab: start-up failed; CAUSEWAY_LAB_KEEP_FAILED is set, so it stays for a look"
+            );
+            Err(err)
+        }
         Err(err) => {
             eprintln!("lab: start-up failed; removing everything this run started");
             down::down_locked(paths);
@@ -135,7 +156,34 @@ async fn ensure_nodes(paths: &LabPaths, state: &mut LabState) -> Result<()> {
         let nodes = plan.nodes(count)?;
         clusters.push((plan, nodes));
     }
+    // Checked before any node changes: a missing image or package fails with its fix.
+    let images = ImageSet::find(&images::dir())?;
+    node_runtime::check_host()?;
+    let bins = NodeBinaries {
+        kube: state.bin_dir.clone(),
+        containerd: kubebin::ensure_containerd()?,
+    };
     nodes::ensure_all(paths, &state.bin_dir, &clusters).await?;
+    for (cluster, nodes) in &clusters {
+        ensure_scheduler(paths, &state.bin_dir, cluster)?;
+        for node in nodes {
+            node_runtime::ensure(paths, &bins, cluster, node, &images)?;
+        }
+    }
+    for (cluster, nodes) in &clusters {
+        let client = crate::admin_client(paths, cluster.index).await?;
+        node_runtime::wait_ready(paths, &client, cluster.index, nodes).await?;
+        coredns::apply(
+            paths,
+            &state.bin_dir,
+            cluster,
+            &coredns::image(cluster, &images)?,
+        )?;
+    }
+    for (cluster, _) in &clusters {
+        let client = crate::admin_client(paths, cluster.index).await?;
+        coredns::wait_available(&client, cluster.index).await?;
+    }
     let counts: Vec<u8> = clusters
         .iter()
         .map(|(_, n)| u8::try_from(n.len()).unwrap_or(u8::MAX))
@@ -145,7 +193,7 @@ async fn ensure_nodes(paths: &LabPaths, state: &mut LabState) -> Result<()> {
         state.save(paths)?;
     }
     eprintln!(
-        "lab: {} nodes with kube-proxy ready in {:.1} s",
+        "lab: {} nodes (kubelet, containerd, kube-proxy) and CoreDNS ready in {:.1} s",
         clusters.iter().map(|(_, n)| n.len()).sum::<usize>(),
         t0.elapsed().as_secs_f64()
     );
@@ -160,6 +208,8 @@ async fn start(paths: &LabPaths, opts: &UpOptions, t0: Instant) -> Result<LabInf
     let plans: Vec<ClusterPlan> = (1..=opts.clusters)
         .map(ClusterPlan::new)
         .collect::<Result<_>>()?;
+    // The nodes need the built images: fail before anything starts when they are missing.
+    ImageSet::find(&images::dir())?;
     check_free("etcd", &format!("127.0.0.1:{etcd_port}"))?;
     check_free("etcd (peer)", &format!("127.0.0.1:{}", etcd_port + 1))?;
 
@@ -345,6 +395,24 @@ fn write_users(paths: &LabPaths, plan: &ClusterPlan) -> Result<()> {
             &kubeconfig::render(&context, &plan.server_url(), user, &tok),
         )?;
     }
+    // Each kubelet authenticates as its Node (`system:node:<name>` in `system:nodes`), so the
+    // Node authorizer and NodeRestriction apply to it as in a real cluster; every node the layout
+    // allows gets one, so a cluster can grow without an apiserver restart.
+    for node in plan.nodes(crate::layout::MAX_NODES_PER_CLUSTER)? {
+        let tok = token()?;
+        let user = node.kubelet_user();
+        let _ = writeln!(csv, "{tok},{user},{user},\"system:nodes\"");
+        let file = format!("kubelet-{}", node.name);
+        kubeconfig::write(
+            &paths.user_kubeconfig(plan.index, &file),
+            &kubeconfig::render(
+                &format!("lab-c{}-{file}", plan.index),
+                &plan.server_url(),
+                &user,
+                &tok,
+            ),
+        )?;
+    }
     kubeconfig::write(&paths.cluster_dir(plan.index).join("tokens.csv"), &csv)
 }
 
@@ -389,11 +457,43 @@ fn apiserver_args(
         s("--service-account-issuer=https://kubernetes.default.svc"),
         format!("--service-account-key-file={}", sa_key.display()),
         format!("--service-account-signing-key-file={}", sa_key.display()),
-        s("--disable-admission-plugins=ServiceAccount"),
+        // The apiserver reaches kubelets (logs, exec, port-forward) at their node address: a
+        // node name resolves nowhere here.
+        s("--kubelet-preferred-address-types=InternalIP"),
         s("--allow-privileged=true"),
         s("--profiling=false"),
         s("--enable-priority-and-fairness=false"),
     ]
+}
+
+/// Starts cluster `plan`'s kube-scheduler unless it runs (it is restartable, like the node
+/// components: `up` on a running lab starts a missing one).
+fn ensure_scheduler(paths: &LabPaths, bin_dir: &Path, plan: &ClusterPlan) -> Result<()> {
+    let name = format!("c{}-kube-scheduler", plan.index);
+    let bin = bin_dir.join("kube-scheduler");
+    if process::list(&paths.pid_dir())
+        .iter()
+        .any(|p| p.name == name && process::alive(p.pid, &p.exe))
+    {
+        return Ok(());
+    }
+    let started = process::spawn(
+        &name,
+        &bin,
+        &[
+            format!(
+                "--kubeconfig={}",
+                paths
+                    .user_kubeconfig(plan.index, "kube-scheduler")
+                    .display()
+            ),
+            s("--leader-elect=false"),
+            s("--secure-port=0"),
+        ],
+        &paths.log(plan.index, "kube-scheduler"),
+        &paths.pid_dir(),
+    )?;
+    ready::check_running(&started, &bin)
 }
 
 fn kcm_args(paths: &LabPaths, plan: &ClusterPlan) -> Vec<String> {
@@ -406,8 +506,19 @@ fn kcm_args(paths: &LabPaths, plan: &ClusterPlan) -> Vec<String> {
         ),
         s("--leader-elect=false"),
         s("--secure-port=0"),
+        // No node-lifecycle, taint-eviction or pod-GC controller: tests run kubelet-less stand-in
+        // Nodes (no heartbeats) whose pods must stay as the tests set them.
         s(
-            "--controllers=endpointslice-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller",
+            "--controllers=endpointslice-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,deployment-controller,replicaset-controller,daemonset-controller,statefulset-controller,disruption-controller,root-ca-certificate-publisher-controller",
+        ),
+        // Published as ConfigMap kube-root-ca.crt in every namespace, which pods' service
+        // account volumes mount: the apiserver's self-signed certificate (with its CA).
+        format!(
+            "--root-ca-file={}",
+            paths
+                .cluster_dir(plan.index)
+                .join("pki/apiserver.crt")
+                .display()
         ),
         format!("--cluster-cidr={}", plan.pod_cidr),
         format!("--service-cluster-ip-range={}", plan.service_cidr),
