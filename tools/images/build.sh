@@ -25,6 +25,8 @@ ROOT_DIR=$PWD
 OUT=${CAUSEWAY_IMAGES:-$ROOT_DIR/target/images}
 PROFILE=${CAUSEWAY_IMAGE_PROFILE:-release}
 VERSION=$(awk -F'"' '/^version = /{print $2; exit}' Cargo.toml)
+# The commit, as crates/causeway-cli/build.rs embeds it in the binary (which reads the same
+# $CAUSEWAY_COMMIT when set, else asks git).
 COMMIT=${CAUSEWAY_COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}
 TAG="$VERSION-$COMMIT"
 SOURCE=https://github.com/causeway-dev/causeway
@@ -40,7 +42,7 @@ mkdir -p "$OUT"
 bin_dir() { case "$1" in dev) echo target/debug ;; *) echo "target/$1" ;; esac; }
 
 echo "images: building causeway ($PROFILE)" >&2
-CAUSEWAY_COMMIT=$COMMIT cargo build -q --profile "$PROFILE" -p causeway-cli
+cargo build -q --profile "$PROFILE" -p causeway-cli
 FULL="$(bin_dir "$PROFILE")/causeway"
 if [ "$PROFILE" != release ]; then
   # Debug info is most of a debug build's size; images and every node's import need none of it.
@@ -48,7 +50,7 @@ if [ "$PROFILE" != release ]; then
 fi
 if [ "$PROFILE" = release ]; then
   echo "images: building the lean controller build (profile deploy, target/deploy/causeway)" >&2
-  CAUSEWAY_COMMIT=$COMMIT cargo build -q --profile deploy -p causeway-cli --no-default-features
+  cargo build -q --profile deploy -p causeway-cli --no-default-features
   LEAN=target/deploy/causeway
 else
   LEAN=$FULL # a debug image of the controller: the full binary, nothing compiled again
@@ -60,7 +62,7 @@ add() {
   local root=$1 file=$2 dest=${3:-$2}
   mkdir -p "$root/$(dirname "$dest")"
   cp -L "$file" "$root/$dest"
-  { ldd "$file" 2>/dev/null || true; } | awk '/=> \//{print $3} /^\s*\/lib/{print $1}' | while read -r lib; do
+  { ldd "$file" 2>/dev/null || true; } | awk '/=> \//{print $3} /^[ \t]*\//{print $1}' | while read -r lib; do
     [ -e "$root$lib" ] || { mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; }
   done
 }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::lock::LabLock;
-use crate::{LabPaths, Result, mounts, netdev, node_runtime, process};
+use crate::{LabPaths, Result, host_paths, mounts, netdev, node_runtime, process};
 
 /// What `down` removed.
 #[derive(Clone, Debug, Default)]
@@ -46,6 +46,7 @@ pub fn down_locked(paths: &LabPaths) -> Removed {
         eprintln!("lab: {f}");
     }
     mounts::unmount_under(paths.root());
+    host_paths::clean(paths);
     processes.extend(process::stop_where(
         &paths.pid_dir(),
         Duration::from_secs(5),

@@ -18,6 +18,7 @@ pub mod coredns;
 pub mod demo;
 pub mod down;
 pub mod error;
+pub mod host_paths;
 pub mod images;
 pub mod kubebin;
 pub mod kubeconfig;

@@ -27,7 +27,7 @@ use crate::images::ImageSet;
 use crate::layout::NodePlan;
 use crate::netdev::run;
 use crate::process::{self, Started};
-use crate::{ClusterPlan, Error, LabPaths, Result, cgroup, netns};
+use crate::{ClusterPlan, Error, LabPaths, Result, cgroup, host_paths, netns};
 
 /// Debian's runc.
 pub const RUNC: &str = "/usr/sbin/runc";
@@ -232,6 +232,8 @@ pub fn ensure(
     node: &NodePlan,
     images: &ImageSet,
 ) -> Result<()> {
+    host_paths::record_missing(paths)
+        .map_err(Error::io("failed to write the host directory record in", paths.root()))?;
     cgroup::ensure(&node.cgroup())?;
     ensure_containerd(paths, bins, node, images)?;
     ensure_kubelet(paths, bins, cluster, node)

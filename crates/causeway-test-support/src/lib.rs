@@ -45,6 +45,46 @@ impl Lab {
     pub fn kubectl(&self) -> std::path::PathBuf {
         self.state.bin_dir.join("kubectl")
     }
+
+    /// Runs the lab's kubectl as admin of cluster `index` with `args` (and `stdin`, if any);
+    /// returns its exit success, stdout and stderr.
+    pub async fn kubectl_in(
+        &self,
+        index: u8,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> (bool, String, String) {
+        use tokio::io::AsyncWriteExt;
+        let mut child = match tokio::process::Command::new(self.kubectl())
+            .arg(format!(
+                "--kubeconfig={}",
+                self.paths.admin_kubeconfig(index).display()
+            ))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => panic!("cannot run kubectl: {e}"),
+        };
+        if let Some(mut pipe) = child.stdin.take() {
+            if let Some(text) = stdin {
+                let _ = pipe.write_all(text.as_bytes()).await;
+            }
+            drop(pipe);
+        }
+        match child.wait_with_output().await {
+            Ok(out) => (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ),
+            Err(e) => panic!("kubectl did not finish: {e}"),
+        }
+    }
 }
 
 /// Clients for a lab of at least `clusters` clusters, started if needed.

@@ -76,6 +76,7 @@ disabled_plugins = ['io.containerd.nri.v1.nri', 'io.containerd.internal.v1.traci
         runtime_type = 'io.containerd.runc.v2'
         [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
           BinaryName = {runc}
+          Root = {runc_root}
           SystemdCgroup = false
     [plugins.'io.containerd.cri.v1.runtime'.cni]
       bin_dirs = [{cni_bin}]
@@ -98,6 +99,7 @@ disabled_plugins = ['io.containerd.nri.v1.nri', 'io.containerd.internal.v1.traci
         socket = q(&files.socket),
         ttrpc = q(&files.socket.with_extension("sock.ttrpc")),
         runc = q(runc),
+        runc_root = q(&d.join("runc")),
         cni_bin = q(cni_bin),
         cni_conf = q(&files.cni_conf_dir),
         opt = q(&d.join("opt")),
