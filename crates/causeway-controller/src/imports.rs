@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use causeway_api::names::{
-    ANNOTATION_ADDED_SERVICE_NAME, ANNOTATION_DERIVED_SERVICE, FIELD_MANAGER_CONTROLLER,
-    LABEL_K8S_SERVICE_NAME, LABEL_SERVICE_NAME, condition,
+    ANNOTATION_ADDED_SERVICE_NAME, ANNOTATION_DERIVED_SERVICE, LABEL_K8S_SERVICE_NAME,
+    LABEL_SERVICE_NAME, condition,
 };
 use causeway_api::{ServiceImport, ServiceImportType};
 use causeway_core::conditions::{self, DesiredCondition};
@@ -22,7 +22,6 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
@@ -30,6 +29,7 @@ use serde_json::json;
 
 use crate::context::{After, Context};
 use crate::slice_index::IndexedSlice;
+use crate::writer::{WriteError, Writer};
 use crate::{Error, Result};
 
 /// Reconciles one ServiceImport.
@@ -48,7 +48,12 @@ pub async fn reconcile(import: Arc<ServiceImport>, ctx: Arc<Context>) -> Result<
     }
     let started = Instant::now();
     ctx.metrics.reconciles.inc();
-    let result = apply(&import, &ctx).await;
+    let w = ctx.writer.session();
+    let result = match apply(&import, &ctx, &w).await {
+        // Lost the Lease during the reconcile: the new leader reconciles every import.
+        Err(err) if err.not_leading() => return Ok(Action::await_change()),
+        other => other,
+    };
     ctx.metrics
         .duration
         .observe(started.elapsed().as_secs_f64());
@@ -87,7 +92,7 @@ pub fn error_policy(import: Arc<ServiceImport>, err: &Error, ctx: Arc<Context>) 
     Action::requeue(Duration::from_secs(1u64 << attempts.min(8)).min(Duration::from_secs(300)))
 }
 
-async fn apply(import: &ServiceImport, ctx: &Context) -> Result<Action> {
+async fn apply(import: &ServiceImport, ctx: &Context, w: &Writer) -> Result<Action> {
     let ns = import.namespace().unwrap_or_default();
     let name = import.name_any();
     let derived_name = derived_service_name(&ns, &name);
@@ -95,9 +100,9 @@ async fn apply(import: &ServiceImport, ctx: &Context) -> Result<Action> {
     let mut base = import.resource_version().unwrap_or_default();
     let ready = match import.spec.type_ {
         ServiceImportType::Headless => {
-            remove_stale_service(ctx, &ns, &derived_name, &name).await?;
-            (generation, base) = write_import_addresses(ctx, import, &[], &[], None).await?;
-            label_slices(ctx, import, None).await?;
+            remove_stale_service(ctx, w, &ns, &derived_name, &name).await?;
+            (generation, base) = write_import_addresses(ctx, w, import, &[], &[], None).await?;
+            label_slices(ctx, w, import, None).await?;
             DesiredCondition::new(
                 condition::READY,
                 "True",
@@ -106,12 +111,18 @@ async fn apply(import: &ServiceImport, ctx: &Context) -> Result<Action> {
             )
         }
         ServiceImportType::ClusterSetIP => {
-            match ensure_service(ctx, import, &derived_name).await? {
+            match ensure_service(ctx, w, import, &derived_name).await? {
                 Outcome::Ready(ips, families) => {
-                    (generation, base) =
-                        write_import_addresses(ctx, import, &ips, &families, Some(&derived_name))
-                            .await?;
-                    label_slices(ctx, import, Some(&derived_name)).await?;
+                    (generation, base) = write_import_addresses(
+                        ctx,
+                        w,
+                        import,
+                        &ips,
+                        &families,
+                        Some(&derived_name),
+                    )
+                    .await?;
+                    label_slices(ctx, w, import, Some(&derived_name)).await?;
                     DesiredCondition::new(
                         condition::READY,
                         "True",
@@ -159,7 +170,7 @@ async fn apply(import: &ServiceImport, ctx: &Context) -> Result<Action> {
             }
         }
     };
-    write_ready(ctx, import, ready, generation, &base).await?;
+    write_ready(ctx, w, import, ready, generation, &base).await?;
     Ok(Action::await_change())
 }
 
@@ -172,6 +183,7 @@ enum Outcome {
 
 async fn ensure_service(
     ctx: &Context,
+    w: &Writer,
     import: &ServiceImport,
     derived_name: &str,
 ) -> Result<Outcome> {
@@ -205,7 +217,6 @@ async fn ensure_service(
         // Applied by this replica a moment ago; the Service watch has not caught up.
         return Ok(Outcome::Ready(ips, families));
     }
-    let api: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
     if let Some(live) = live.as_deref()
         && live
             .spec
@@ -220,22 +231,21 @@ async fn ensure_service(
         );
         ctx.event(import, EventType::Warning, "DerivedServiceEdited", note)
             .await;
-        api.patch(
+        w.merge::<Service>(
+            "service",
+            &ns,
             derived_name,
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"spec": {"selector": null}})),
+            &json!({"spec": {"selector": null}}),
         )
         .await
         .map_err(|e| service_error(&ns, derived_name, e))?;
-        ctx.metrics.wrote("service");
     }
-    let params = PatchParams::apply(FIELD_MANAGER_CONTROLLER).force();
-    let applied = match api
-        .patch(derived_name, &params, &Patch::Apply(&desired))
+    let applied = match w
+        .apply::<Service>("service", &ns, derived_name, &desired)
         .await
     {
         Ok(svc) => svc,
-        Err(kube::Error::Api(status))
+        Err(WriteError::Api(kube::Error::Api(status)))
             if status.code == 422 && is_family_problem(&status.message) =>
         {
             return Ok(Outcome::FamilyNotSupported(format!(
@@ -244,7 +254,7 @@ async fn ensure_service(
                 status.message
             )));
         }
-        Err(kube::Error::Api(status))
+        Err(WriteError::Api(kube::Error::Api(status)))
             if status.code == 422
                 && live.is_none()
                 && desired
@@ -266,12 +276,11 @@ async fn ensure_service(
                 spec.cluster_ip = None;
                 spec.cluster_ips = None;
             }
-            ctx.metrics.wrote("service");
-            api.patch(derived_name, &params, &Patch::Apply(&fresh))
+            w.apply::<Service>("service", &ns, derived_name, &fresh)
                 .await
                 .map_err(|e| service_error(&ns, derived_name, e))?
         }
-        Err(kube::Error::Api(status)) if status.code == 422 && live.is_some() => {
+        Err(WriteError::Api(kube::Error::Api(status))) if status.code == 422 && live.is_some() => {
             // Someone else's edit (for example an extra port, owned by their field manager)
             // makes the merged object invalid; apply cannot drop foreign fields, so put the
             // derived Service back whole, keeping its cluster IPs.
@@ -295,14 +304,12 @@ async fn ensure_service(
             );
             ctx.event(import, EventType::Warning, "DerivedServiceEdited", note)
                 .await;
-            ctx.metrics.wrote("service");
-            api.replace(derived_name, &PostParams::default(), &repaired)
+            w.replace::<Service>("service", &ns, derived_name, &repaired)
                 .await
                 .map_err(|e| service_error(&ns, derived_name, e))?
         }
         Err(e) => return Err(service_error(&ns, derived_name, e)),
     };
-    ctx.metrics.wrote("service");
     ctx.record_write(
         "service",
         &ns,
@@ -341,7 +348,7 @@ fn is_family_problem(message: &str) -> bool {
         || message.contains("not configured on this cluster")
 }
 
-fn service_error(ns: &str, name: &str, e: kube::Error) -> Error {
+fn service_error(ns: &str, name: &str, e: WriteError) -> Error {
     Error::ApplyService {
         namespace: ns.to_owned(),
         name: name.to_owned(),
@@ -351,6 +358,7 @@ fn service_error(ns: &str, name: &str, e: kube::Error) -> Error {
 
 async fn remove_stale_service(
     ctx: &Context,
+    w: &Writer,
     ns: &str,
     derived_name: &str,
     import: &str,
@@ -367,13 +375,8 @@ async fn remove_stale_service(
     {
         return Ok(());
     }
-    let api: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
-    match api.delete(derived_name, &DeleteParams::default()).await {
-        Ok(_) => {
-            ctx.metrics.wrote("service");
-            Ok(())
-        }
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+    match w.delete::<Service>("service", ns, derived_name).await {
+        Ok(_) => Ok(()),
         Err(e) => Err(Error::DeleteService {
             namespace: ns.to_owned(),
             name: derived_name.to_owned(),
@@ -386,6 +389,7 @@ async fn remove_stale_service(
 /// returns the import's generation afterwards.
 async fn write_import_addresses(
     ctx: &Context,
+    w: &Writer,
     import: &ServiceImport,
     ips: &[String],
     families: &[String],
@@ -428,20 +432,14 @@ async fn write_import_addresses(
     if ctx.import_moved_on(import, &base) {
         return Ok((import.metadata.generation, base));
     }
-    let api: Api<ServiceImport> = Api::namespaced(ctx.client.clone(), &ns);
-    let updated = api
-        .patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER_CONTROLLER).force(),
-            &Patch::Apply(&patch),
-        )
+    let updated = w
+        .apply::<ServiceImport>("serviceimport", &ns, &name, &patch)
         .await
         .map_err(|e| Error::ApplyImport {
             namespace: ns.clone(),
             name: name.clone(),
             source: Box::new(e),
         })?;
-    ctx.metrics.wrote("serviceimport");
     ctx.record_write(
         "serviceimport",
         &ns,
@@ -463,6 +461,7 @@ async fn write_import_addresses(
 
 async fn write_ready(
     ctx: &Context,
+    w: &Writer,
     import: &ServiceImport,
     ready: DesiredCondition,
     generation: Option<i64>,
@@ -497,19 +496,13 @@ async fn write_ready(
         "kind": "ServiceImport",
         "status": { "conditions": merged },
     });
-    let api: Api<ServiceImport> = Api::namespaced(ctx.client.clone(), &ns);
-    api.patch_status(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER_CONTROLLER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(|e| Error::ApplyImport {
-        namespace: ns.clone(),
-        name: name.clone(),
-        source: Box::new(e),
-    })?;
-    ctx.metrics.wrote("serviceimport_status");
+    w.apply_status::<ServiceImport>("serviceimport_status", &ns, &name, &patch)
+        .await
+        .map_err(|e| Error::ApplyImport {
+            namespace: ns.clone(),
+            name: name.clone(),
+            source: Box::new(e),
+        })?;
     ctx.record_write(
         "serviceimport_status",
         &ns,
@@ -523,6 +516,7 @@ async fn write_ready(
 
 async fn label_slices(
     ctx: &Context,
+    w: &Writer,
     import: &ServiceImport,
     derived_name: Option<&str>,
 ) -> Result<()> {
@@ -531,9 +525,9 @@ async fn label_slices(
         match slices::plan(&slice.marks, derived_name) {
             SliceLabelAction::Nothing => {}
             SliceLabelAction::Add(derived) => {
-                apply_slice_label(ctx, &slice, Some(&derived)).await?;
+                apply_slice_label(ctx, w, &slice, Some(&derived)).await?;
             }
-            SliceLabelAction::Remove => apply_slice_label(ctx, &slice, None).await?,
+            SliceLabelAction::Remove => apply_slice_label(ctx, w, &slice, None).await?,
             SliceLabelAction::Conflict { existing, wanted } => {
                 let note = format!(
                     "endpoint slice {ns}/{} has {LABEL_K8S_SERVICE_NAME}={existing}, not {wanted}: it is not routed through the ClusterSet IP; remove the label to let causeway set it",
@@ -551,6 +545,7 @@ async fn label_slices(
 /// Applying an empty configuration releases exactly the fields causeway owned.
 pub async fn apply_slice_label(
     ctx: &Context,
+    w: &Writer,
     slice: &IndexedSlice,
     derived: Option<&str>,
 ) -> Result<()> {
@@ -572,18 +567,13 @@ pub async fn apply_slice_label(
     {
         return Ok(());
     }
-    let api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), &ns);
-    match api
-        .patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER_CONTROLLER).force(),
-            &Patch::Apply(&patch),
-        )
+    match w
+        .apply::<EndpointSlice>("endpointslice", &ns, &name, &patch)
         .await
     {
         Ok(_) => {}
         // Gone in the meantime: nothing to label.
-        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+        Err(WriteError::Api(kube::Error::Api(status))) if status.code == 404 => return Ok(()),
         Err(e) => {
             return Err(Error::ApplySlice {
                 namespace: ns,
@@ -592,7 +582,6 @@ pub async fn apply_slice_label(
             });
         }
     }
-    ctx.metrics.wrote("endpointslice");
     ctx.record_write(
         "endpointslice",
         &ns,

@@ -24,7 +24,7 @@ use k8s_openapi::api::core::v1::{Namespace, ObjectReference, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -43,6 +43,7 @@ use super::memo::{Fingerprint, FingerprintBuilder, Key, Memo, Outcome};
 use super::peers::{Peer, Peers};
 use super::{identity, members};
 use crate::metrics::Metrics;
+use crate::writer::{Deleted, WriteError, Writer};
 
 /// Writes a pass keeps in flight at once: services are resolved and written, and MCS slices
 /// applied, this many at a time (one after the other, 1000 services took 30 s to converge).
@@ -133,6 +134,12 @@ pub async fn run(
     let mut last_membership = Clusterset::Unknown;
     let mut reported_exclusions: HashSet<(String, &'static str)> = HashSet::new();
     let mut memo = Memo::default();
+    let writer = Writer::new(
+        client.clone(),
+        is_leader.clone(),
+        metrics.clone(),
+        FIELD_MANAGER_SYNC,
+    );
     loop {
         tokio::select! {
             () = notify.notified() => {}
@@ -248,8 +255,9 @@ pub async fn run(
             continue;
         }
         let started = Instant::now();
+        let writer = writer.session();
         let pass = Pass {
-            client: &client,
+            writer: &writer,
             local_id: id,
             local: &local,
             clusters: &clusters,
@@ -257,6 +265,13 @@ pub async fn run(
             started,
         };
         let errors = pass.run(&mut memo).await;
+        if !writer.leads() {
+            // Lost the Lease during the pass: the writes still queued were dropped, and what
+            // failed is the new leader's to write.
+            tracing::info!(pass = ?started.elapsed(), "leadership lost during a sync pass; standing by");
+            failed_passes = 0;
+            continue;
+        }
         metrics.sync_passes.inc();
         metrics
             .sync_pass_duration
@@ -556,7 +571,8 @@ impl Wanted {
 
 /// One recomputation.
 struct Pass<'a> {
-    client: &'a kube::Client,
+    /// This pass's writer session: closed for good once this replica is seen not to lead.
+    writer: &'a Writer,
     local_id: &'a str,
     local: &'a Local,
     clusters: &'a [(&'a ClusterWatch, Standing)],
@@ -779,7 +795,12 @@ impl Pass<'_> {
         (errors, outcome, changed)
     }
 
-    async fn apply_import(&self, ns: &str, name: &str, import: &ImportView) -> kube::Result<()> {
+    async fn apply_import(
+        &self,
+        ns: &str,
+        name: &str,
+        import: &ImportView,
+    ) -> Result<(), WriteError> {
         let mut labels: BTreeMap<String, String> = import.labels.clone();
         labels.insert(LABEL_SYNCED.to_owned(), "true".to_owned());
         let mut spec = json!({
@@ -808,15 +829,10 @@ impl Pass<'_> {
             "metadata": {"name": name, "labels": labels, "annotations": import.annotations},
             "spec": spec,
         });
-        let api: Api<ServiceImport> = Api::namespaced(self.client.clone(), ns);
-        let result = api
-            .patch(
-                name,
-                &PatchParams::apply(FIELD_MANAGER_SYNC).force(),
-                &Patch::Apply(&patch),
-            )
+        let result = self
+            .writer
+            .apply::<ServiceImport>("sync_serviceimport", ns, name, &patch)
             .await;
-        self.metrics.wrote("sync_serviceimport");
         log_result(&result, ns, name, "service import applied");
         result.map(|_| ())
     }
@@ -826,21 +842,16 @@ impl Pass<'_> {
         ns: &str,
         name: &str,
         clusters: &[String],
-    ) -> kube::Result<()> {
+    ) -> Result<(), WriteError> {
         let patch = json!({
             "apiVersion": "multicluster.x-k8s.io/v1beta1",
             "kind": "ServiceImport",
             "status": {"clusters": clusters.iter().map(|c| json!({"cluster": c})).collect::<Vec<_>>()},
         });
-        let api: Api<ServiceImport> = Api::namespaced(self.client.clone(), ns);
-        let result = api
-            .patch_status(
-                name,
-                &PatchParams::apply(FIELD_MANAGER_SYNC).force(),
-                &Patch::Apply(&patch),
-            )
+        let result = self
+            .writer
+            .apply_status::<ServiceImport>("sync_serviceimport_status", ns, name, &patch)
             .await;
-        self.metrics.wrote("sync_serviceimport_status");
         log_result(&result, ns, name, "service import clusters set");
         result.map(|_| ())
     }
@@ -850,7 +861,7 @@ impl Pass<'_> {
         export: &ServiceExport,
         validity: Validity,
         resolution: &Resolution,
-    ) -> kube::Result<()> {
+    ) -> Result<(), WriteError> {
         let name = export.name_any();
         let valid = match validity {
             Validity::Valid => DesiredCondition::new(
@@ -930,15 +941,10 @@ impl Pass<'_> {
             "status": {"conditions": merged},
         });
         let ns = export.namespace().unwrap_or_default();
-        let api: Api<ServiceExport> = Api::namespaced(self.client.clone(), &ns);
-        let result = api
-            .patch_status(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER_SYNC).force(),
-                &Patch::Apply(&patch),
-            )
+        let result = self
+            .writer
+            .apply_status::<ServiceExport>("sync_serviceexport_status", &ns, &name, &patch)
             .await;
-        self.metrics.wrote("sync_serviceexport_status");
         log_result(&result, &ns, &name, "service export conditions set");
         result.map(|_| ())
     }
@@ -965,14 +971,16 @@ impl Pass<'_> {
             if held.contains(source) {
                 continue;
             }
-            let api: Api<EndpointSlice> = Api::namespaced(self.client.clone(), &key.0);
-            let result = api.delete(&key.1, &DeleteParams::default()).await;
-            self.metrics.wrote("sync_endpointslice");
+            let result = self
+                .writer
+                .delete::<EndpointSlice>("sync_endpointslice", &key.0, &key.1)
+                .await;
             match result {
-                Ok(_) => {
+                Ok(Deleted::Removed) => {
                     tracing::info!(namespace = %key.0, slice = %key.1, "stale MCS slice removed");
                 }
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Ok(Deleted::AlreadyGone) => {}
+                Err(WriteError::NotLeader) => errors += 1,
                 Err(err) => {
                     errors += 1;
                     tracing::warn!(namespace = %key.0, slice = %key.1, error = %err, "failed to remove a stale MCS slice");
@@ -1006,15 +1014,10 @@ impl Pass<'_> {
         }
         let mut applied = futures::stream::iter(stale)
             .map(|((ns, name), slice, replaced, changed)| async move {
-                let api: Api<EndpointSlice> = Api::namespaced(self.client.clone(), &ns);
-                let result = api
-                    .patch(
-                        &name,
-                        &PatchParams::apply(FIELD_MANAGER_SYNC).force(),
-                        &Patch::Apply(slice.as_ref()),
-                    )
+                let result = self
+                    .writer
+                    .apply::<EndpointSlice>("sync_endpointslice", &ns, &name, slice.as_ref())
                     .await;
-                self.metrics.wrote("sync_endpointslice");
                 log_result(&result, &ns, &name, "MCS slice applied");
                 let version = result
                     .ok()
@@ -1053,14 +1056,16 @@ impl Pass<'_> {
             {
                 continue;
             }
-            let api: Api<ServiceImport> = Api::namespaced(self.client.clone(), &key.0);
-            let result = api.delete(&key.1, &DeleteParams::default()).await;
-            self.metrics.wrote("sync_serviceimport");
+            let result = self
+                .writer
+                .delete::<ServiceImport>("sync_serviceimport", &key.0, &key.1)
+                .await;
             match result {
-                Ok(_) => {
+                Ok(Deleted::Removed) => {
                     tracing::info!(namespace = %key.0, name = %key.1, "service import removed: no cluster exports it any more");
                 }
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Ok(Deleted::AlreadyGone) => {}
+                Err(WriteError::NotLeader) => errors += 1,
                 Err(err) => {
                     errors += 1;
                     tracing::warn!(namespace = %key.0, name = %key.1, error = %err, "failed to remove a service import");
@@ -1071,9 +1076,10 @@ impl Pass<'_> {
     }
 }
 
-fn log_result<T>(result: &kube::Result<T>, ns: &str, name: &str, what: &str) {
+fn log_result<T>(result: &Result<T, WriteError>, ns: &str, name: &str, what: &str) {
     match result {
         Ok(_) => tracing::debug!(namespace = %ns, name = %name, "{what}"),
+        Err(WriteError::NotLeader) => {}
         Err(err) => {
             tracing::warn!(namespace = %ns, name = %name, error = err as &dyn std::error::Error, "sync write failed; retrying");
         }
