@@ -64,8 +64,7 @@ pub async fn run(
     let local = Local::start(&client, settings.namespace.as_deref(), &notify);
     let mut local_id = None;
     let mut peers = Peers::new(settings.namespace.clone(), notify.clone());
-    let mut member_status =
-        MemberStatus::new(&client, &settings.members_namespace, metrics.clone());
+    let mut member_status = MemberStatus::new(&client, &settings.members_namespace);
     let mut local_watch: Option<ClusterWatch> = None;
     let member_secrets =
         members::MemberSecrets::start(&client, &settings.members_namespace, &notify);
@@ -164,7 +163,7 @@ pub async fn run(
                     )),
                 })
                 .collect();
-            let errors = member_status.converge(&inputs).await;
+            let errors = member_status.converge(&writer.session(), &inputs).await;
             member_backoff.record(errors);
         }
         if !local_watch.health.synced() || !local.synced() || !member_status.settled() {
