@@ -410,3 +410,6 @@ pub fn slice_to_import(slice: EndpointSlice) -> Option<ObjectRef<ServiceImport>>
     let import = slice.labels().get(LABEL_SERVICE_NAME)?.clone();
     Some(ObjectRef::new(&import).within(&slice.namespace()?))
 }
+
+#[cfg(test)]
+mod tests;
