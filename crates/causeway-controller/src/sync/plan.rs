@@ -214,7 +214,7 @@ fn slices_by_service(slices: &Store<EndpointSlice>) -> SlicesByService {
 }
 
 /// Decides one pass. `memo` supplies the outcomes of services whose inputs did not change and
-/// remembers which live slices are known to match; the engine stores new outcomes once their
+/// remembers which live slices are known to match; `sync::execute` stores new outcomes once their
 /// writes succeed.
 pub fn plan(inputs: &Inputs<'_>, memo: &mut Memo) -> SyncPlan {
     let usable: Vec<(usize, &Member<'_>)> = inputs
