@@ -15,11 +15,15 @@ use tokio::sync::watch;
 
 use crate::metrics::Metrics;
 use crate::slice_index::SliceIndex;
+use crate::writer::Writer;
 
 /// Shared reconcile context.
 pub struct Context {
     /// Client of the local cluster.
     pub client: kube::Client,
+    /// Writes to the local cluster (field manager `causeway-controller`) while this replica
+    /// leads; each reconcile takes its own [`Writer::session`].
+    pub writer: Writer,
     /// ServiceImports.
     pub imports: Store<ServiceImport>,
     /// Derived Services (label-selected).

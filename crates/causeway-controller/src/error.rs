@@ -1,5 +1,7 @@
 //! Reconcile errors, each naming the object; `metric_label` keeps metric cardinality fixed.
 
+use crate::writer::WriteError;
+
 /// A reconcile failure.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -12,7 +14,7 @@ pub enum Error {
         name: String,
         /// Cause.
         #[source]
-        source: Box<kube::Error>,
+        source: Box<WriteError>,
     },
     /// Deleting a derived Service failed.
     #[error("failed to delete derived service {namespace}/{name}")]
@@ -23,7 +25,7 @@ pub enum Error {
         name: String,
         /// Cause.
         #[source]
-        source: Box<kube::Error>,
+        source: Box<WriteError>,
     },
     /// Writing the import's spec or status failed.
     #[error("failed to update service import {namespace}/{name}")]
@@ -34,7 +36,7 @@ pub enum Error {
         name: String,
         /// Cause.
         #[source]
-        source: Box<kube::Error>,
+        source: Box<WriteError>,
     },
     /// Labelling a slice failed.
     #[error("failed to label endpoint slice {namespace}/{name}")]
@@ -45,8 +47,20 @@ pub enum Error {
         name: String,
         /// Cause.
         #[source]
-        source: Box<kube::Error>,
+        source: Box<WriteError>,
     },
+}
+
+impl Error {
+    /// Whether the write was not sent because this replica does not lead (not a failure: the
+    /// leader reconciles the import).
+    pub fn not_leading(&self) -> bool {
+        let (Self::ApplyService { source, .. }
+        | Self::DeleteService { source, .. }
+        | Self::ApplyImport { source, .. }
+        | Self::ApplySlice { source, .. }) = self;
+        matches!(**source, WriteError::NotLeader)
+    }
 }
 
 /// Controller result.

@@ -1,35 +1,42 @@
 //! The ServiceImport reconciler: import → derived Service → `spec.ips`/`spec.ipFamilies` and the
 //! `Ready` condition → `kubernetes.io/service-name` on the import's hand-made slices.
 //!
-//! Each step compares the cache with the desired state from `causeway-core` and writes only a
-//! difference (server-side apply, field manager `causeway-controller`). Problems the controller
-//! cannot fix (bad ports, an unsupported IP family) become a `Ready=False` condition and a
-//! Warning Event, and the import waits for its next change instead of being retried.
+//! Data flow: [`reconcile`] reads the import, its cached derived Service and its indexed slices;
+//! [`decide()`] (pure) lists the writes that differ from them, in order; this module sends each
+//! through the reconcile's leader-gated [`Writer`] session (server-side apply, field manager
+//! `causeway-controller`), feeding the derived Service's answer back to [`decide::after_service`]
+//! and skipping writes this replica already made that its cache does not show yet
+//! ([`Context::pending_write`]). Problems the controller cannot fix (bad ports, an unsupported IP
+//! family) become a `Ready=False` condition and a Warning Event, and the import waits for its next
+//! change instead of being retried.
 
+pub mod decide;
+
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use causeway_api::names::{
-    ANNOTATION_ADDED_SERVICE_NAME, ANNOTATION_DERIVED_SERVICE, FIELD_MANAGER_CONTROLLER,
-    LABEL_K8S_SERVICE_NAME, LABEL_SERVICE_NAME, condition,
-};
-use causeway_api::{ServiceImport, ServiceImportType};
+use causeway_api::ServiceImport;
+use causeway_api::names::{LABEL_SERVICE_NAME, condition};
 use causeway_core::conditions::{self, DesiredCondition};
-use causeway_core::derived::{self, ImportProblem};
+use causeway_core::derived;
 use causeway_core::naming::derived_service_name;
-use causeway_core::slices::{self, SliceLabelAction};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 
+use self::decide::{
+    Outcome, Rejected, Write, addresses_patch, after_service, decide, label_patch, on_rejected,
+    requested_ips, service_write_key, settled,
+};
 use crate::context::{After, Context};
 use crate::slice_index::IndexedSlice;
+use crate::writer::{WriteError, Writer};
 use crate::{Error, Result};
 
 /// Reconciles one ServiceImport.
@@ -48,7 +55,12 @@ pub async fn reconcile(import: Arc<ServiceImport>, ctx: Arc<Context>) -> Result<
     }
     let started = Instant::now();
     ctx.metrics.reconciles.inc();
-    let result = apply(&import, &ctx).await;
+    let w = ctx.writer.session();
+    let result = match apply(&import, &ctx, &w).await {
+        // Lost the Lease during the reconcile: the new leader reconciles every import.
+        Err(err) if err.not_leading() => return Ok(Action::await_change()),
+        other => other,
+    };
     ctx.metrics
         .duration
         .observe(started.elapsed().as_secs_f64());
@@ -87,132 +99,80 @@ pub fn error_policy(import: Arc<ServiceImport>, err: &Error, ctx: Arc<Context>) 
     Action::requeue(Duration::from_secs(1u64 << attempts.min(8)).min(Duration::from_secs(300)))
 }
 
-async fn apply(import: &ServiceImport, ctx: &Context) -> Result<Action> {
+async fn apply(import: &ServiceImport, ctx: &Context, w: &Writer) -> Result<Action> {
     let ns = import.namespace().unwrap_or_default();
     let name = import.name_any();
     let derived_name = derived_service_name(&ns, &name);
+    let live = ctx.services.get(&ObjectRef::new(&derived_name).within(&ns));
+    let slices = ctx.slices.of_import(&ns, &name);
+    let mut writes: VecDeque<Write> = decide(import, live.as_deref(), &slices).into();
+    // The import's generation and resourceVersion after this reconcile's own writes.
     let mut generation = import.metadata.generation;
     let mut base = import.resource_version().unwrap_or_default();
-    let ready = match import.spec.type_ {
-        ServiceImportType::Headless => {
-            remove_stale_service(ctx, &ns, &derived_name, &name).await?;
-            (generation, base) = write_import_addresses(ctx, import, &[], &[], None).await?;
-            label_slices(ctx, import, None).await?;
-            DesiredCondition::new(
-                condition::READY,
-                "True",
-                condition::ready::READY,
-                "headless: served through DNS to endpoint addresses",
-            )
-        }
-        ServiceImportType::ClusterSetIP => {
-            match ensure_service(ctx, import, &derived_name).await? {
-                Outcome::Ready(ips, families) => {
-                    (generation, base) =
-                        write_import_addresses(ctx, import, &ips, &families, Some(&derived_name))
-                            .await?;
-                    label_slices(ctx, import, Some(&derived_name)).await?;
-                    DesiredCondition::new(
-                        condition::READY,
-                        "True",
-                        condition::ready::READY,
-                        format!("ClusterSet IP {} via service {derived_name}", ips.join(",")),
-                    )
-                }
-                Outcome::Pending => DesiredCondition::new(
-                    condition::READY,
-                    "False",
-                    condition::ready::PENDING,
-                    format!("waiting for service {derived_name} to get a cluster IP"),
-                ),
-                Outcome::Invalid(problem) => {
-                    ctx.event(
-                        import,
-                        EventType::Warning,
-                        "InvalidServiceImport",
-                        format!("{problem}"),
-                    )
+    while let Some(write) = writes.pop_front() {
+        match write {
+            Write::DeleteService => remove_stale_service(w, &ns, &derived_name).await?,
+            Write::ApplyService {
+                desired,
+                remove_selector,
+            } => {
+                let outcome =
+                    ensure_service(ctx, w, import, live.as_deref(), &desired, remove_selector)
+                        .await?;
+                writes.extend(after_service(import, &outcome, &slices));
+            }
+            Write::Addresses {
+                ips,
+                families,
+                derived,
+            } => {
+                (generation, base) =
+                    write_import_addresses(ctx, w, import, &ips, &families, derived.as_deref())
+                        .await?;
+            }
+            Write::Label { slice, derived } => {
+                apply_slice_label(ctx, w, &slice, derived.as_deref()).await?;
+            }
+            Write::Warn { reason, note } => {
+                ctx.event(import, EventType::Warning, reason, note.clone())
                     .await;
-                    tracing::warn!(namespace = %ns, name = %name, problem = %problem, "import cannot be served");
-                    DesiredCondition::new(
-                        condition::READY,
-                        "False",
-                        condition::ready::PENDING,
-                        problem.to_string(),
-                    )
-                }
-                Outcome::FamilyNotSupported(message) => {
-                    ctx.event(
-                        import,
-                        EventType::Warning,
-                        condition::ready::IP_FAMILY_NOT_SUPPORTED,
-                        message.clone(),
-                    )
-                    .await;
-                    DesiredCondition::new(
-                        condition::READY,
-                        "False",
-                        condition::ready::IP_FAMILY_NOT_SUPPORTED,
-                        message,
-                    )
+                if reason == "InvalidServiceImport" {
+                    tracing::warn!(namespace = %ns, name = %name, problem = %note, "import cannot be served");
                 }
             }
+            Write::Ready(ready) => write_ready(ctx, w, import, ready, generation, &base).await?,
         }
-    };
-    write_ready(ctx, import, ready, generation, &base).await?;
+    }
     Ok(Action::await_change())
 }
 
-enum Outcome {
-    Ready(Vec<String>, Vec<String>),
-    Pending,
-    Invalid(ImportProblem),
-    FamilyNotSupported(String),
-}
-
+/// Applies the derived Service `desired` (the live one is `live`), handling the apiserver's
+/// 422 answers as [`on_rejected`] says; what the Service gives the import.
 async fn ensure_service(
     ctx: &Context,
+    w: &Writer,
     import: &ServiceImport,
-    derived_name: &str,
+    live: Option<&Service>,
+    desired: &Service,
+    remove_selector: bool,
 ) -> Result<Outcome> {
     let ns = import.namespace().unwrap_or_default();
-    let live = ctx.services.get(&ObjectRef::new(derived_name).within(&ns));
-    let live_ips = live
-        .as_ref()
-        .and_then(|s| derived::addresses(s))
-        .map(|(ips, _)| ips);
-    let desired = match derived::desired_service(import, live_ips.as_deref()) {
-        Ok(svc) => svc,
-        Err(problem) => return Ok(Outcome::Invalid(problem)),
-    };
-    if let Some(live) = live.as_deref()
-        && !derived::needs_apply(&desired, live)
-    {
-        return Ok(derived::addresses(live)
-            .map_or(Outcome::Pending, |(ips, fams)| Outcome::Ready(ips, fams)));
-    }
+    let derived_name = desired.name_any();
+    let derived_name = derived_name.as_str();
     let base = live
-        .as_ref()
-        .and_then(|s| s.resource_version())
+        .and_then(ResourceExt::resource_version)
         .unwrap_or_default();
-    let key = service_write_key(&desired);
+    let key = service_write_key(desired);
     if let Some(After {
         addresses: Some((ips, families)),
         ..
     }) = ctx.pending_write("service", &ns, derived_name, &base, &key)
-        && requested_ips(&desired).is_none_or(|requested| requested == ips.as_slice())
+        && requested_ips(desired).is_none_or(|requested| requested == ips.as_slice())
     {
         // Applied by this replica a moment ago; the Service watch has not caught up.
         return Ok(Outcome::Ready(ips, families));
     }
-    let api: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
-    if let Some(live) = live.as_deref()
-        && live
-            .spec
-            .as_ref()
-            .and_then(|s| s.selector.as_ref())
-            .is_some_and(|s| !s.is_empty())
-    {
+    if remove_selector {
         // A selector would make the EndpointSlice controller fight over the VIP's endpoints.
         // It is someone else's field, so server-side apply cannot drop it: remove it explicitly.
         let note = format!(
@@ -220,89 +180,41 @@ async fn ensure_service(
         );
         ctx.event(import, EventType::Warning, "DerivedServiceEdited", note)
             .await;
-        api.patch(
+        w.merge::<Service>(
+            "service",
+            &ns,
             derived_name,
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"spec": {"selector": null}})),
+            &json!({"spec": {"selector": null}}),
         )
         .await
         .map_err(|e| service_error(&ns, derived_name, e))?;
-        ctx.metrics.wrote("service");
     }
-    let params = PatchParams::apply(FIELD_MANAGER_CONTROLLER).force();
-    let applied = match api
-        .patch(derived_name, &params, &Patch::Apply(&desired))
+    let applied = match w
+        .apply::<Service>("service", &ns, derived_name, desired)
         .await
     {
         Ok(svc) => svc,
-        Err(kube::Error::Api(status))
-            if status.code == 422 && is_family_problem(&status.message) =>
-        {
-            return Ok(Outcome::FamilyNotSupported(format!(
-                "this cluster cannot serve IP families {:?}: {}",
-                import.spec.ip_families.clone().unwrap_or_default(),
-                status.message
-            )));
-        }
-        Err(kube::Error::Api(status))
-            if status.code == 422
-                && live.is_none()
-                && desired
-                    .spec
-                    .as_ref()
-                    .is_some_and(|s| s.cluster_ips.is_some()) =>
-        {
-            // The import's VIP cannot be had here (outside this cluster's service CIDR, or taken):
-            // allocate a new one and say so.
-            let note = format!(
-                "requested ClusterSet IP(s) {:?} unavailable ({}); allocating new ones",
-                import.spec.ips.clone().unwrap_or_default(),
-                status.message
-            );
-            ctx.event(import, EventType::Warning, "ClusterSetIPChanged", note)
-                .await;
-            let mut fresh = desired.clone();
-            if let Some(spec) = fresh.spec.as_mut() {
-                spec.cluster_ip = None;
-                spec.cluster_ips = None;
+        Err(e) => match on_rejected(import, live, desired, e.code(), e.message()) {
+            Rejected::FamilyNotSupported(message) => {
+                return Ok(Outcome::FamilyNotSupported(message));
             }
-            ctx.metrics.wrote("service");
-            api.patch(derived_name, &params, &Patch::Apply(&fresh))
-                .await
-                .map_err(|e| service_error(&ns, derived_name, e))?
-        }
-        Err(kube::Error::Api(status)) if status.code == 422 && live.is_some() => {
-            // Someone else's edit (for example an extra port, owned by their field manager)
-            // makes the merged object invalid; apply cannot drop foreign fields, so put the
-            // derived Service back whole, keeping its cluster IPs.
-            let Some(mut repaired) = live.as_deref().cloned() else {
-                return Ok(Outcome::Pending);
-            };
-            let desired_spec = desired.spec.clone().unwrap_or_default();
-            if let Some(spec) = repaired.spec.as_mut() {
-                spec.ports = desired_spec.ports;
-                spec.selector = None;
-                spec.type_ = desired_spec.type_;
-                spec.session_affinity = desired_spec.session_affinity;
-                spec.session_affinity_config = desired_spec.session_affinity_config;
-                spec.internal_traffic_policy = desired_spec.internal_traffic_policy;
-                spec.traffic_distribution = desired_spec.traffic_distribution;
+            Rejected::Reallocate { fresh, note } => {
+                ctx.event(import, EventType::Warning, "ClusterSetIPChanged", note)
+                    .await;
+                w.apply::<Service>("service", &ns, derived_name, fresh.as_ref())
+                    .await
+                    .map_err(|e| service_error(&ns, derived_name, e))?
             }
-            repaired.metadata.managed_fields = None;
-            let note = format!(
-                "derived service {derived_name} was edited ({}); causeway restored it from the ServiceImport",
-                status.message
-            );
-            ctx.event(import, EventType::Warning, "DerivedServiceEdited", note)
-                .await;
-            ctx.metrics.wrote("service");
-            api.replace(derived_name, &PostParams::default(), &repaired)
-                .await
-                .map_err(|e| service_error(&ns, derived_name, e))?
-        }
-        Err(e) => return Err(service_error(&ns, derived_name, e)),
+            Rejected::Restore { repaired, note } => {
+                ctx.event(import, EventType::Warning, "DerivedServiceEdited", note)
+                    .await;
+                w.replace::<Service>("service", &ns, derived_name, &repaired)
+                    .await
+                    .map_err(|e| service_error(&ns, derived_name, e))?
+            }
+            Rejected::Fail => return Err(service_error(&ns, derived_name, e)),
+        },
     };
-    ctx.metrics.wrote("service");
     ctx.record_write(
         "service",
         &ns,
@@ -316,32 +228,10 @@ async fn ensure_service(
         },
     );
     tracing::info!(namespace = %ns, service = %derived_name, import = %import.name_any(), "derived service applied");
-    Ok(derived::addresses(&applied)
-        .map_or(Outcome::Pending, |(ips, fams)| Outcome::Ready(ips, fams)))
+    Ok(settled(&applied))
 }
 
-/// What identifies an apply of `desired` for write de-duplication: everything but the requested
-/// cluster IPs, which change from "none" to the allocated ones once the import records them.
-fn service_write_key(desired: &Service) -> String {
-    let mut keyed = desired.clone();
-    if let Some(spec) = keyed.spec.as_mut() {
-        spec.cluster_ip = None;
-        spec.cluster_ips = None;
-    }
-    serde_json::to_string(&keyed).unwrap_or_default()
-}
-
-fn requested_ips(desired: &Service) -> Option<&[String]> {
-    desired.spec.as_ref().and_then(|s| s.cluster_ips.as_deref())
-}
-
-fn is_family_problem(message: &str) -> bool {
-    message.contains("ipFamilies")
-        || message.contains("ipFamilyPolicy")
-        || message.contains("not configured on this cluster")
-}
-
-fn service_error(ns: &str, name: &str, e: kube::Error) -> Error {
+fn service_error(ns: &str, name: &str, e: WriteError) -> Error {
     Error::ApplyService {
         namespace: ns.to_owned(),
         name: name.to_owned(),
@@ -349,31 +239,10 @@ fn service_error(ns: &str, name: &str, e: kube::Error) -> Error {
     }
 }
 
-async fn remove_stale_service(
-    ctx: &Context,
-    ns: &str,
-    derived_name: &str,
-    import: &str,
-) -> Result<()> {
-    let Some(live) = ctx.services.get(&ObjectRef::new(derived_name).within(ns)) else {
-        return Ok(());
-    };
-    // Only a Service that is ours for this import (label set by causeway) is removed.
-    if live
-        .labels()
-        .get(causeway_api::names::LABEL_DERIVED_FROM)
-        .map(String::as_str)
-        != Some(import)
-    {
-        return Ok(());
-    }
-    let api: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
-    match api.delete(derived_name, &DeleteParams::default()).await {
-        Ok(_) => {
-            ctx.metrics.wrote("service");
-            Ok(())
-        }
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+/// Deletes the derived Service causeway made for an import that became headless.
+async fn remove_stale_service(w: &Writer, ns: &str, derived_name: &str) -> Result<()> {
+    match w.delete::<Service>("service", ns, derived_name).await {
+        Ok(_) => Ok(()),
         Err(e) => Err(Error::DeleteService {
             namespace: ns.to_owned(),
             name: derived_name.to_owned(),
@@ -382,43 +251,20 @@ async fn remove_stale_service(
     }
 }
 
-/// Sets `spec.ips`, `spec.ipFamilies` and the derived-service annotation, only when they differ;
-/// returns the import's generation afterwards.
+/// Sets `spec.ips`, `spec.ipFamilies` and the derived-service annotation ([`decide`] found them
+/// different); returns the import's generation and resourceVersion afterwards.
 async fn write_import_addresses(
     ctx: &Context,
+    w: &Writer,
     import: &ServiceImport,
     ips: &[String],
     families: &[String],
     derived_name: Option<&str>,
 ) -> Result<(Option<i64>, String)> {
-    let current_ips = import.spec.ips.clone().unwrap_or_default();
-    let current_families = import.spec.ip_families.clone().unwrap_or_default();
-    let current_annotation = import
-        .annotations()
-        .get(ANNOTATION_DERIVED_SERVICE)
-        .map(String::as_str);
-    let families_ok =
-        current_families == families || (ips.is_empty() && import.spec.ip_families.is_some());
     let base = import.resource_version().unwrap_or_default();
-    if current_ips == ips && families_ok && current_annotation == derived_name {
-        return Ok((import.metadata.generation, base));
-    }
     let ns = import.namespace().unwrap_or_default();
     let name = import.name_any();
-    let mut metadata = json!({ "name": name });
-    if let Some(derived_name) = derived_name {
-        metadata["annotations"] = json!({ ANNOTATION_DERIVED_SERVICE: derived_name });
-    }
-    let mut spec = json!({ "ips": ips });
-    if !ips.is_empty() {
-        spec["ipFamilies"] = json!(families);
-    }
-    let patch = json!({
-        "apiVersion": "multicluster.x-k8s.io/v1beta1",
-        "kind": "ServiceImport",
-        "metadata": metadata,
-        "spec": spec,
-    });
+    let patch = addresses_patch(&name, ips, families, derived_name);
     let desired = patch.to_string();
     if let Some(after) = ctx.pending_write("serviceimport", &ns, &name, &base, &desired) {
         // Written by this replica; the cache is one event behind, so the status write that
@@ -428,20 +274,14 @@ async fn write_import_addresses(
     if ctx.import_moved_on(import, &base) {
         return Ok((import.metadata.generation, base));
     }
-    let api: Api<ServiceImport> = Api::namespaced(ctx.client.clone(), &ns);
-    let updated = api
-        .patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER_CONTROLLER).force(),
-            &Patch::Apply(&patch),
-        )
+    let updated = w
+        .apply::<ServiceImport>("serviceimport", &ns, &name, &patch)
         .await
         .map_err(|e| Error::ApplyImport {
             namespace: ns.clone(),
             name: name.clone(),
             source: Box::new(e),
         })?;
-    ctx.metrics.wrote("serviceimport");
     ctx.record_write(
         "serviceimport",
         &ns,
@@ -463,6 +303,7 @@ async fn write_import_addresses(
 
 async fn write_ready(
     ctx: &Context,
+    w: &Writer,
     import: &ServiceImport,
     ready: DesiredCondition,
     generation: Option<i64>,
@@ -497,19 +338,13 @@ async fn write_ready(
         "kind": "ServiceImport",
         "status": { "conditions": merged },
     });
-    let api: Api<ServiceImport> = Api::namespaced(ctx.client.clone(), &ns);
-    api.patch_status(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER_CONTROLLER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(|e| Error::ApplyImport {
-        namespace: ns.clone(),
-        name: name.clone(),
-        source: Box::new(e),
-    })?;
-    ctx.metrics.wrote("serviceimport_status");
+    w.apply_status::<ServiceImport>("serviceimport_status", &ns, &name, &patch)
+        .await
+        .map_err(|e| Error::ApplyImport {
+            namespace: ns.clone(),
+            name: name.clone(),
+            source: Box::new(e),
+        })?;
     ctx.record_write(
         "serviceimport_status",
         &ns,
@@ -521,49 +356,16 @@ async fn write_ready(
     Ok(())
 }
 
-async fn label_slices(
-    ctx: &Context,
-    import: &ServiceImport,
-    derived_name: Option<&str>,
-) -> Result<()> {
-    let ns = import.namespace().unwrap_or_default();
-    for slice in ctx.slices.of_import(&ns, &import.name_any()) {
-        match slices::plan(&slice.marks, derived_name) {
-            SliceLabelAction::Nothing => {}
-            SliceLabelAction::Add(derived) => {
-                apply_slice_label(ctx, &slice, Some(&derived)).await?;
-            }
-            SliceLabelAction::Remove => apply_slice_label(ctx, &slice, None).await?,
-            SliceLabelAction::Conflict { existing, wanted } => {
-                let note = format!(
-                    "endpoint slice {ns}/{} has {LABEL_K8S_SERVICE_NAME}={existing}, not {wanted}: it is not routed through the ClusterSet IP; remove the label to let causeway set it",
-                    slice.name
-                );
-                ctx.event(import, EventType::Warning, "SliceServiceNameConflict", note)
-                    .await;
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Adds (`Some`) or removes (`None`) the label and marker causeway puts on a hand-made slice.
 /// Applying an empty configuration releases exactly the fields causeway owned.
 pub async fn apply_slice_label(
     ctx: &Context,
+    w: &Writer,
     slice: &IndexedSlice,
     derived: Option<&str>,
 ) -> Result<()> {
     let (ns, name) = (slice.namespace.clone(), slice.name.clone());
-    let metadata = match derived {
-        Some(d) => json!({
-            "name": name,
-            "labels": { LABEL_K8S_SERVICE_NAME: d },
-            "annotations": { ANNOTATION_ADDED_SERVICE_NAME: "true" },
-        }),
-        None => json!({ "name": name }),
-    };
-    let patch = json!({ "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": metadata });
+    let patch = label_patch(&name, derived);
     let base = slice.resource_version.clone();
     let desired = patch.to_string();
     if ctx
@@ -572,18 +374,13 @@ pub async fn apply_slice_label(
     {
         return Ok(());
     }
-    let api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), &ns);
-    match api
-        .patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER_CONTROLLER).force(),
-            &Patch::Apply(&patch),
-        )
+    match w
+        .apply::<EndpointSlice>("endpointslice", &ns, &name, &patch)
         .await
     {
         Ok(_) => {}
         // Gone in the meantime: nothing to label.
-        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+        Err(WriteError::Api(kube::Error::Api(status))) if status.code == 404 => return Ok(()),
         Err(e) => {
             return Err(Error::ApplySlice {
                 namespace: ns,
@@ -592,7 +389,6 @@ pub async fn apply_slice_label(
             });
         }
     }
-    ctx.metrics.wrote("endpointslice");
     ctx.record_write(
         "endpointslice",
         &ns,
@@ -614,3 +410,6 @@ pub fn slice_to_import(slice: EndpointSlice) -> Option<ObjectRef<ServiceImport>>
     let import = slice.labels().get(LABEL_SERVICE_NAME)?.clone();
     Some(ObjectRef::new(&import).within(&slice.namespace()?))
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,7 +8,8 @@
 //! and writes only differences, with server-side apply as `causeway-controller`, and only while
 //! this replica holds the Lease. [`orphans`] removes what causeway added to hand-made slices once
 //! their import is gone. [`sync`] turns ServiceExports in every member cluster into this
-//! cluster's ServiceImports and MCS EndpointSlices. [`metrics`] counts reconciles, errors and API
+//! cluster's ServiceImports and MCS EndpointSlices. Both write only through a [`writer::Writer`],
+//! which checks leadership before every request. [`metrics`] counts reconciles, errors and API
 //! writes.
 
 pub mod args;
@@ -21,6 +22,7 @@ pub mod run;
 pub mod slice_index;
 pub mod sync;
 pub mod trim;
+pub mod writer;
 
 pub use args::ControllerArgs;
 pub use error::{Error, Result};

@@ -16,6 +16,7 @@ use causeway_runtime::synced::wait_synced;
 
 use crate::context::Context;
 use crate::imports::apply_slice_label;
+use crate::writer::Writer;
 
 /// Runs the clean-up loop forever.
 pub async fn run(ctx: Arc<Context>, imports: Store<ServiceImport>, poke: Arc<Notify>) {
@@ -26,7 +27,7 @@ pub async fn run(ctx: Arc<Context>, imports: Store<ServiceImport>, poke: Arc<Not
             .imports
             .set(i64::try_from(imports.len()).unwrap_or(i64::MAX));
         if ctx.leads() {
-            sweep(&ctx, &imports).await;
+            sweep(&ctx, &ctx.writer.session(), &imports).await;
         }
         tokio::select! {
             () = poke.notified() => {}
@@ -35,7 +36,7 @@ pub async fn run(ctx: Arc<Context>, imports: Store<ServiceImport>, poke: Arc<Not
     }
 }
 
-async fn sweep(ctx: &Context, imports: &Store<ServiceImport>) {
+async fn sweep(ctx: &Context, w: &Writer, imports: &Store<ServiceImport>) {
     for slice in ctx.slices.marked() {
         if imports
             .get(&ObjectRef::new(&slice.import).within(&slice.namespace))
@@ -43,7 +44,10 @@ async fn sweep(ctx: &Context, imports: &Store<ServiceImport>) {
         {
             continue;
         }
-        if let Err(err) = apply_slice_label(ctx, &slice, None).await {
+        if let Err(err) = apply_slice_label(ctx, w, &slice, None).await {
+            if err.not_leading() {
+                return;
+            }
             tracing::warn!(namespace = %slice.namespace, slice = %slice.name, error = &err as &dyn std::error::Error, "failed to remove causeway's label from an orphaned slice");
         }
     }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use causeway_api::ServiceImport;
-use causeway_api::names::{LABEL_DERIVED_FROM, LABEL_SERVICE_NAME};
+use causeway_api::names::{FIELD_MANAGER_CONTROLLER, LABEL_DERIVED_FROM, LABEL_SERVICE_NAME};
 use causeway_runtime::timeouts::watch_config;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
@@ -26,6 +26,7 @@ use causeway_runtime::synced::wait_synced;
 use crate::context::Context;
 use crate::metrics::Metrics;
 use crate::slice_index::SliceIndex;
+use crate::writer::Writer;
 use crate::{imports, orphans, trim};
 
 /// Objects per page of a watch's initial list: a page is parsed whole (a slice with all its
@@ -90,6 +91,12 @@ pub async fn run(
         std::env::var("POD_NAME").unwrap_or_else(|_| format!("pid-{}", std::process::id()));
     let ctx = Arc::new(Context {
         client: client.clone(),
+        writer: Writer::new(
+            client.clone(),
+            is_leader.clone(),
+            metrics.clone(),
+            FIELD_MANAGER_CONTROLLER,
+        ),
         imports: import_reader.clone(),
         services: service_reader.clone(),
         slices: slice_index.clone(),

@@ -4,12 +4,14 @@
 //! and reusing it when present (the lab's lock makes parallel test binaries safe).
 //! [`with_temp_ns`] runs a test body in a fresh namespace created in every cluster and deleted
 //! afterwards, also when the body panics, so tests can run in parallel. [`pods::TestPod`] is a lab
-//! pod namespace deleted on drop; [`net`] probes TCP between pods.
+//! pod namespace deleted on drop; [`net`] probes TCP between pods. [`mock_api`] is a mock
+//! apiserver for unit tests that need no lab.
 
 pub mod admin;
 pub mod daemon;
 pub mod dns;
 pub mod exported;
+pub mod mock_api;
 pub mod net;
 pub mod pods;
 pub mod rbac;

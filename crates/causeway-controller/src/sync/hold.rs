@@ -1,5 +1,5 @@
 //! Which stale ServiceImports may go while some members are held (failing within
-//! `--peer-grace`, or still connecting). Pure: the engine passes what each held member is known to
+//! `--peer-grace`, or still connecting). Pure: the plan passes what each held member is known to
 //! export.
 //!
 //! Data flow: a pass builds the imports it wants from the usable members; every other import the

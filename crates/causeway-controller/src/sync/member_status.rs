@@ -7,7 +7,8 @@
 //! (spec and an ownerReference to the Secret, so it goes with the Secret) when missing or
 //! different, the status when a condition or the cluster id differs (`lastTransitionTime` moves
 //! only when a status flips), and deletes objects whose Secret is no longer a member. Every write
-//! is server-side apply as `causeway-sync`; nothing is written in a steady state.
+//! goes through the engine's leader-gated writer, as server-side apply by `causeway-sync`;
+//! nothing is written in a steady state.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -16,13 +17,12 @@ use std::time::{Duration, Instant};
 
 use causeway_api::ClusterSetMember;
 use causeway_api::clusterset_member::API_VERSION;
-use causeway_api::names::FIELD_MANAGER_SYNC;
 use causeway_core::conditions;
 use causeway_runtime::timeouts::watch_config;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher;
@@ -32,7 +32,7 @@ use tracing::Instrument as _;
 
 use super::member_conditions::DesiredMember;
 use super::members::PeerSecret;
-use crate::metrics::Metrics;
+use crate::writer::{Deleted, WriteError, Writer};
 
 /// How often an absent CRD is looked for again.
 const RECHECK: Duration = Duration::from_secs(30);
@@ -74,12 +74,11 @@ pub struct MemberStatus {
     store: Option<Store<ClusterSetMember>>,
     synced: Arc<AtomicBool>,
     written: HashMap<(String, &'static str), Written>,
-    metrics: Metrics,
 }
 
 impl MemberStatus {
     /// A writer for `namespace`; nothing runs until [`Self::poll`].
-    pub fn new(client: &kube::Client, namespace: &str, metrics: Metrics) -> Self {
+    pub fn new(client: &kube::Client, namespace: &str) -> Self {
         Self {
             api: Api::namespaced(client.clone(), namespace),
             namespace: namespace.to_owned(),
@@ -88,7 +87,6 @@ impl MemberStatus {
             store: None,
             synced: Arc::default(),
             written: HashMap::new(),
-            metrics,
         }
     }
 
@@ -167,8 +165,9 @@ impl MemberStatus {
         self.store = Some(store);
     }
 
-    /// Writes what differs for `members` (the complete member list); returns failed writes.
-    pub async fn converge(&mut self, members: &[MemberInput<'_>]) -> usize {
+    /// Writes what differs for `members` (the complete member list) through `writer`; returns
+    /// failed (or refused) writes.
+    pub async fn converge(&mut self, writer: &Writer, members: &[MemberInput<'_>]) -> usize {
         let Some(store) = self.store.clone().filter(|_| self.settled()) else {
             return 0;
         };
@@ -188,7 +187,7 @@ impl MemberStatus {
             // resourceVersions of this object that predate this pass's writes.
             let mut seen = vec![rv.clone()];
             if !owned && !self.bridged(name, "object", rv.as_ref(), &m.secret.uid) {
-                let Ok(applied) = self.apply_object(m.secret).await else {
+                let Ok(applied) = self.apply_object(writer, m.secret).await else {
                     errors += 1;
                     continue;
                 };
@@ -223,7 +222,7 @@ impl MemberStatus {
             if let Some(id) = &cluster_id {
                 body["clusterID"] = json!(id);
             }
-            match self.apply_status(name, body).await {
+            match self.apply_status(writer, name, body).await {
                 Ok(applied) => {
                     self.record(name, "status", seen, key);
                     // The object check must not take this write for someone else's either.
@@ -240,7 +239,7 @@ impl MemberStatus {
             if members.contains(name.as_str()) || gone.metadata.deletion_timestamp.is_some() {
                 continue;
             }
-            errors += usize::from(self.delete(&name).await.is_err());
+            errors += usize::from(self.delete(writer, &name).await.is_err());
         }
         errors
     }
@@ -270,7 +269,11 @@ impl MemberStatus {
         );
     }
 
-    async fn apply_object(&self, secret: &PeerSecret) -> Result<ClusterSetMember, ()> {
+    async fn apply_object(
+        &self,
+        writer: &Writer,
+        secret: &PeerSecret,
+    ) -> Result<ClusterSetMember, ()> {
         let obj = json!({
             "apiVersion": API_VERSION,
             "kind": "ClusterSetMember",
@@ -283,46 +286,42 @@ impl MemberStatus {
             },
             "spec": {"secretName": secret.name},
         });
-        let result = self
-            .api
-            .patch(
-                &secret.name,
-                &PatchParams::apply(FIELD_MANAGER_SYNC).force(),
-                &Patch::Apply(&obj),
-            )
+        let result = writer
+            .apply("sync_clustersetmember", &self.namespace, &secret.name, &obj)
             .await;
-        self.metrics.wrote("sync_clustersetmember");
         self.logged(result, &secret.name, "cluster set member applied")
     }
 
     async fn apply_status(
         &self,
+        writer: &Writer,
         name: &str,
         status: serde_json::Value,
     ) -> Result<ClusterSetMember, ()> {
         let patch =
             json!({"apiVersion": API_VERSION, "kind": "ClusterSetMember", "status": status});
-        let result = self
-            .api
-            .patch_status(
+        let result = writer
+            .apply_status(
+                "sync_clustersetmember_status",
+                &self.namespace,
                 name,
-                &PatchParams::apply(FIELD_MANAGER_SYNC).force(),
-                &Patch::Apply(&patch),
+                &patch,
             )
             .await;
-        self.metrics.wrote("sync_clustersetmember_status");
         self.logged(result, name, "cluster set member status set")
     }
 
-    async fn delete(&self, name: &str) -> Result<(), ()> {
-        let result = self.api.delete(name, &DeleteParams::default()).await;
-        self.metrics.wrote("sync_clustersetmember");
+    async fn delete(&self, writer: &Writer, name: &str) -> Result<(), ()> {
+        let result = writer
+            .delete::<ClusterSetMember>("sync_clustersetmember", &self.namespace, name)
+            .await;
         match result {
-            Ok(_) => {
+            Ok(Deleted::Removed) => {
                 tracing::info!(namespace = %self.namespace, name, "cluster set member removed: its Secret is no longer a peer");
                 Ok(())
             }
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Ok(Deleted::AlreadyGone) => Ok(()),
+            Err(WriteError::NotLeader) => Err(()),
             Err(err) => {
                 tracing::warn!(namespace = %self.namespace, name, error = &err as &dyn std::error::Error, "failed to remove a cluster set member; retrying");
                 Err(())
@@ -332,7 +331,7 @@ impl MemberStatus {
 
     fn logged(
         &self,
-        result: kube::Result<ClusterSetMember>,
+        result: Result<ClusterSetMember, WriteError>,
         name: &str,
         what: &str,
     ) -> Result<ClusterSetMember, ()> {
@@ -341,6 +340,7 @@ impl MemberStatus {
                 tracing::debug!(namespace = %self.namespace, name, "{what}");
                 Ok(obj)
             }
+            Err(WriteError::NotLeader) => Err(()),
             Err(err) => {
                 tracing::warn!(namespace = %self.namespace, name, error = &err as &dyn std::error::Error, "cluster set member write failed; retrying");
                 Err(())

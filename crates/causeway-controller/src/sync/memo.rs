@@ -1,6 +1,6 @@
 //! What the previous passes computed, so a pass redoes only the services whose inputs changed.
 //!
-//! A pass visits every exported service. For each, the engine hashes the resourceVersions of
+//! A pass visits every exported service. For each, the plan hashes the resourceVersions of
 //! everything that service's outcome is computed from (each usable member's export, Service and
 //! source slices, the local import and namespace, which members are held) into a
 //! [`Fingerprint`]; when it equals the one stored after the last error-free computation, the

@@ -1,0 +1,112 @@
+//! The sync's Warning Events on peer Secrets: `MemberUnavailable` while connecting to a member
+//! fails, `MemberExcluded` while it takes no part in the clusterset.
+//!
+//! Data flow: each loop of the engine (leader only) passes the current failures and exclusions;
+//! an Event is published once per Secret (version) and reason while it lasts, and the memory of
+//! what was reported forgets what no longer holds, so a recurrence is reported again.
+
+use std::collections::HashSet;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event, EventType, Recorder};
+
+use super::failure::{MemberFailure, Reason};
+use super::members;
+use super::membership::Exclusion;
+use super::peers::Peers;
+
+/// One Warning Event per peer Secret version and failure reason while connecting fails.
+pub(crate) async fn report_member_failures(
+    recorder: &Recorder,
+    peers: &Peers,
+    reported: &mut HashSet<(String, String, Reason)>,
+) {
+    let current: HashSet<(String, String, Reason)> = peers
+        .iter()
+        .filter_map(|p| {
+            let f = p.connect_failure.as_ref()?;
+            Some((p.secret.name.clone(), p.secret.version.clone(), f.reason))
+        })
+        .collect();
+    reported.retain(|k| current.contains(k));
+    for p in peers.iter() {
+        let Some(failure) = &p.connect_failure else {
+            continue;
+        };
+        let key = (
+            p.secret.name.clone(),
+            p.secret.version.clone(),
+            failure.reason,
+        );
+        if reported.insert(key) {
+            report_member_failure(recorder, &p.secret, failure).await;
+        }
+    }
+}
+
+/// A Warning Event on a peer Secret whose member cannot be used.
+async fn report_member_failure(
+    recorder: &Recorder,
+    secret: &members::PeerSecret,
+    failure: &MemberFailure,
+) {
+    let note = format!(
+        "{}: {}; other members keep syncing",
+        failure.reason.as_str(),
+        failure.message()
+    );
+    warn_on_secret(recorder, secret, "MemberUnavailable", note, "Connect").await;
+}
+
+/// A `MemberExcluded` Warning Event on each peer Secret whose member newly takes no part
+/// (`NotInClusterSet`, `DuplicateClusterID`), once per Secret and reason while it lasts.
+pub(crate) async fn report_exclusions(
+    recorder: &Recorder,
+    peers: &Peers,
+    exclusions: &[Option<Exclusion>],
+    reported: &mut HashSet<(String, &'static str)>,
+) {
+    let current: HashSet<(String, &'static str)> = peers
+        .iter()
+        .zip(exclusions)
+        .filter_map(|(p, e)| Some((p.secret.name.clone(), e.as_ref()?.reason)))
+        .collect();
+    reported.retain(|k| current.contains(k));
+    for (p, excluded) in peers.iter().zip(exclusions) {
+        let Some(excluded) = excluded else {
+            continue;
+        };
+        if reported.insert((p.secret.name.clone(), excluded.reason)) {
+            let note = format!("{}: {}", excluded.reason, excluded.message);
+            warn_on_secret(recorder, &p.secret, "MemberExcluded", note, "Sync").await;
+        }
+    }
+}
+
+/// Publishes a Warning Event about a peer Secret.
+async fn warn_on_secret(
+    recorder: &Recorder,
+    secret: &members::PeerSecret,
+    reason: &str,
+    note: String,
+    action: &str,
+) {
+    let ev = Event {
+        type_: EventType::Warning,
+        reason: reason.into(),
+        note: Some(note),
+        action: action.into(),
+        secondary: None,
+    };
+    let reference = ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Secret".into()),
+        name: Some(secret.name.clone()),
+        namespace: Some(secret.namespace.clone()),
+        uid: Some(secret.uid.clone()),
+        ..ObjectReference::default()
+    };
+    if let Err(e) = recorder.publish(&ev, &reference).await {
+        tracing::warn!(error = %e, "failed to publish an event");
+    }
+}
