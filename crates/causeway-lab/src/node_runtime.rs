@@ -232,8 +232,10 @@ pub fn ensure(
     node: &NodePlan,
     images: &ImageSet,
 ) -> Result<()> {
-    host_paths::record_missing(paths)
-        .map_err(Error::io("failed to write the host directory record in", paths.root()))?;
+    host_paths::record_missing(paths).map_err(Error::io(
+        "failed to write the host directory record in",
+        paths.root(),
+    ))?;
     cgroup::ensure(&node.cgroup())?;
     ensure_containerd(paths, bins, node, images)?;
     ensure_kubelet(paths, bins, cluster, node)

@@ -46,7 +46,10 @@ async fn ready_pods(lab: &Lab, cluster: u8, ns: &str, selector: &str, count: usi
     let api: Api<Pod> = Api::namespaced(lab.client(cluster.into()), ns);
     let what = format!("{count} ready pods {selector} in cluster {cluster}");
     eventually(120, &what, || async {
-        let pods = api.list(&ListParams::default().labels(selector)).await.ok()?;
+        let pods = api
+            .list(&ListParams::default().labels(selector))
+            .await
+            .ok()?;
         let ready: Vec<Pod> = pods.items.into_iter().filter(ready).collect();
         (ready.len() == count).then_some(ready)
     })
@@ -83,7 +86,8 @@ async fn one_cluster(lab: &Lab, cluster: u8, ns: &str, images: &ImageSet) {
         );
         let info = status.node_info.unwrap();
         assert!(
-            info.container_runtime_version.starts_with("containerd://2."),
+            info.container_runtime_version
+                .starts_with("containerd://2."),
             "{name} runs containerd: {}",
             info.container_runtime_version
         );
@@ -143,7 +147,15 @@ async fn one_cluster(lab: &Lab, cluster: u8, ns: &str, images: &ImageSet) {
     let version = kubectl(
         lab,
         cluster,
-        &["exec", "-n", ns, &pod, "--", "/usr/local/bin/causeway", "--version"],
+        &[
+            "exec",
+            "-n",
+            ns,
+            &pod,
+            "--",
+            "/usr/local/bin/causeway",
+            "--version",
+        ],
     )
     .await;
     let tag = images.causeway_tag().unwrap();
@@ -165,7 +177,15 @@ async fn one_cluster(lab: &Lab, cluster: u8, ns: &str, images: &ImageSet) {
     let lookup = kubectl(
         lab,
         cluster,
-        &["exec", "-n", ns, "client", "--", "nslookup", "kubernetes.default.svc.cluster.local"],
+        &[
+            "exec",
+            "-n",
+            ns,
+            "client",
+            "--",
+            "nslookup",
+            "kubernetes.default.svc.cluster.local",
+        ],
     )
     .await;
     assert!(
@@ -179,7 +199,12 @@ async fn one_cluster(lab: &Lab, cluster: u8, ns: &str, images: &ImageSet) {
         .unwrap();
     let cluster_ip = svc.spec.unwrap().cluster_ip.unwrap();
     let name = format!("serve.{ns}.svc.cluster.local");
-    let lookup = kubectl(lab, cluster, &["exec", "-n", ns, "client", "--", "nslookup", &name]).await;
+    let lookup = kubectl(
+        lab,
+        cluster,
+        &["exec", "-n", ns, "client", "--", "nslookup", &name],
+    )
+    .await;
     assert!(
         lookup.contains(&format!("Address: {cluster_ip}")),
         "{name} resolves to its ClusterIP {cluster_ip}: {lookup}"
@@ -192,12 +217,17 @@ async fn one_cluster(lab: &Lab, cluster: u8, ns: &str, images: &ImageSet) {
         let (ok, body, _) = lab
             .kubectl_in(
                 cluster,
-                &["exec", "-n", ns, "client", "--", "wget", "-qO-", "-T", "3", &url],
+                &[
+                    "exec", "-n", ns, "client", "--", "timeout", "5", "wget", "-qO-", &url,
+                ],
                 None,
             )
             .await;
         if ok {
-            assert!(body.starts_with(&format!("hello from cluster {cluster} ")), "{body}");
+            assert!(
+                body.starts_with(&format!("hello from cluster {cluster} ")),
+                "{body}"
+            );
             answered.extend(
                 serving
                     .iter()
