@@ -309,6 +309,16 @@ async fn untaint(api: &Api<Node>, cluster: u8, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Stops `node`'s kubelet and containerd and everything in its cgroup (a node taken away, as a
+/// lab from an older layout lacks it).
+pub fn stop_node(paths: &LabPaths, node: &NodePlan) -> Result<()> {
+    let grace = Duration::from_secs(5);
+    process::stop_one(&paths.pid_dir(), &node.kubelet_component(), grace);
+    process::stop_one(&paths.pid_dir(), &node.containerd_component(), grace);
+    cgroup::remove(&node.cgroup())?;
+    Ok(())
+}
+
 /// Stops the kubelets and containerds of every node (kubelets first, so none restarts a pod),
 /// then kills whatever still runs in the nodes' cgroups (shims, containers) and removes those
 /// cgroups. Returns the names of what it stopped and any cgroup it could not remove.

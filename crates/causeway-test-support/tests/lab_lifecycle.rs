@@ -1,5 +1,7 @@
-//! The lab's own lifecycle: `down` leaves no process (kube-proxies in node namespaces included),
-//! namespace, device or file behind; a dead kube-proxy is restarted by `up` alone; a lab started
+//! The lab's own lifecycle: `down` leaves no process (kube-proxies, kubelets, containerds and
+//! the containers in the nodes' cgroups included), cgroup, mount, namespace, device or file (in
+//! the lab directory or in the host directories the node daemons write to) behind; a dead
+//! kube-proxy or kubelet is restarted by `up` alone; a lab started
 //! with the older layout (one node in cluster 1) is grown to the current one by `up`, its pods
 //! reaching the new node; bad input (a port in use, a half-written lab directory, an unknown
 //! cluster index) gets a clear error and no leftovers.
@@ -38,6 +40,7 @@ async fn older_layout_is_grown(paths: &LabPaths) {
         &c1n2.proxy_component(),
         std::time::Duration::from_secs(5),
     );
+    causeway_lab::node_runtime::stop_node(paths, &c1n2).unwrap();
     netdev::run("ip", &["netns", "del", &c1n2.netns]).unwrap();
     let ns = c1n1.netns.as_str();
     netdev::run("ip", &["-n", ns, "route", "del", &c1n2.pod_cidr()]).unwrap();
@@ -96,12 +99,18 @@ async fn older_layout_is_grown(paths: &LabPaths) {
             p.pid
         );
     }
-    assert!(
-        after
-            .iter()
-            .any(|p| p.name == c1n2.proxy_component() && process::alive(p.pid, &p.exe)),
-        "kube-proxy of c1-n2 runs: {after:?}"
-    );
+    for component in [
+        c1n2.proxy_component(),
+        c1n2.kubelet_component(),
+        c1n2.containerd_component(),
+    ] {
+        assert!(
+            after
+                .iter()
+                .any(|p| p.name == component && process::alive(p.pid, &p.exe)),
+            "{component} runs: {after:?}"
+        );
+    }
     let node = Api::<Node>::all(c1).get(&c1n2.name).await.unwrap();
     assert_eq!(node.spec.unwrap().pod_cidr.as_deref(), Some("10.42.2.0/24"));
     let route = netdev::run("ip", &["-n", ns, "route", "show", &c1n2.pod_cidr()]).unwrap();
@@ -119,7 +128,57 @@ async fn older_layout_is_grown(paths: &LabPaths) {
     .await;
 }
 
-fn assert_nothing_left(paths: &LabPaths, pids: &[process::PidFile]) {
+/// Starts a pod (a container under containerd) on every node of the lab, so `down` has
+/// containers, shims, overlay mounts and pod network namespaces to remove.
+async fn run_a_pod_on_every_node(running: &causeway_test_support::Lab) {
+    let images = causeway_lab::images::ImageSet::find(&causeway_lab::images::dir()).unwrap();
+    let toolbox = images.reference("toolbox", None).unwrap();
+    for cluster in 1..=2u8 {
+        let ds = serde_json::json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "everywhere", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"app": "everywhere"}},
+             "template": {"metadata": {"labels": {"app": "everywhere"}}, "spec": {
+               "nodeSelector": {causeway_lab::layout::LAB_NODE_LABEL: "true"},
+               "containers": [{"name": "c", "image": toolbox, "imagePullPolicy": "Never",
+                 "command": ["sleep", "3600"]}]}}}});
+        let (ok, _, err) = running
+            .kubectl_in(cluster, &["apply", "-f", "-"], Some(&ds.to_string()))
+            .await;
+        assert!(ok, "{err}");
+        let pods: Api<k8s_openapi::api::core::v1::Pod> =
+            Api::namespaced(running.client(cluster.into()), "default");
+        causeway_test_support::eventually(120, "a running pod on every node", || async {
+            let list = pods
+                .list(&kube::api::ListParams::default().labels("app=everywhere"))
+                .await
+                .ok()?;
+            (list.items.len() == 2
+                && list
+                    .items
+                    .iter()
+                    .all(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")))
+            .then_some(())
+        })
+        .await;
+    }
+}
+
+fn assert_nothing_left(paths: &LabPaths, pids: &[process::PidFile], host_dirs: &[String]) {
+    assert_eq!(
+        causeway_lab::cgroup::lab_cgroups(),
+        Vec::<String>::new(),
+        "node cgroups left behind"
+    );
+    assert_eq!(
+        causeway_lab::mounts::under(paths.root()),
+        Vec::<std::path::PathBuf>::new(),
+        "mounts under the lab directory left behind"
+    );
+    assert_eq!(
+        causeway_lab::host_paths::leftovers(paths.root(), host_dirs),
+        Vec::<std::path::PathBuf>::new(),
+        "files of the lab left in host directories"
+    );
     for p in pids {
         assert!(
             !process::alive(p.pid, &p.exe),
@@ -156,8 +215,9 @@ async fn down_after_up_leaves_nothing_and_bad_input_is_handled() {
     let pids = process::list(&paths.pid_dir());
     assert_eq!(
         pids.len(),
-        9,
-        "etcd + 2 apiservers + 2 controller-managers + 4 kube-proxies: {pids:?}"
+        19,
+        "etcd + 2 apiservers + 2 controller-managers + 2 schedulers + 4 kube-proxies + 4 \
+         kubelets + 4 containerds: {pids:?}"
     );
     assert!(pids.iter().all(|p| process::alive(p.pid, &p.exe)));
     let mut namespaces = netdev::lab_netns();
@@ -175,9 +235,25 @@ async fn down_after_up_leaves_nothing_and_bad_input_is_handled() {
         "cluster 7 does not exist: the lab has clusters 1..=2"
     );
 
+    run_a_pod_on_every_node(&running).await;
+    let host_dirs = causeway_lab::host_paths::created(&paths);
+    let containers: Vec<i32> = ["cwl-c1-n1", "cwl-c2-n2"]
+        .iter()
+        .flat_map(|n| causeway_lab::cgroup::pids(n))
+        .collect();
+    assert!(
+        containers.len() > 4,
+        "node cgroups hold daemons and containers: {containers:?}"
+    );
     let removed = causeway_lab::down::down(&paths).unwrap();
-    assert_eq!(removed.processes.len(), 9);
-    assert_nothing_left(&paths, &pids);
+    assert_eq!(removed.processes.len(), 19);
+    assert_nothing_left(&paths, &pids, &host_dirs);
+    for pid in containers {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "process {pid} of a node cgroup still runs"
+        );
+    }
 
     // A port in use: one clear error naming the component and address, nothing left behind.
     {
@@ -234,12 +310,18 @@ async fn down_after_up_leaves_nothing_and_bad_input_is_handled() {
         .find(|p| p.name == "etcd")
         .unwrap();
     // Idempotent: a second up reuses it.
+    // A dead kubelet likewise.
+    process::stop_one(
+        &paths.pid_dir(),
+        "c1-n1-kubelet",
+        std::time::Duration::from_secs(5),
+    );
     let again = causeway_lab::up(&paths, &UpOptions { clusters: 2 })
         .await
         .unwrap();
     assert!(!again.started);
     let after = process::list(&paths.pid_dir());
-    assert_eq!(after.len(), 9, "{after:?}");
+    assert_eq!(after.len(), 19, "{after:?}");
     assert!(after.iter().all(|p| process::alive(p.pid, &p.exe)));
     assert!(
         after
@@ -277,6 +359,7 @@ async fn down_after_up_leaves_nothing_and_bad_input_is_handled() {
     assert!(!again.started);
 
     let pids = process::list(&paths.pid_dir());
+    let host_dirs = causeway_lab::host_paths::created(&paths);
     causeway_lab::down::down(&paths).unwrap();
-    assert_nothing_left(&paths, &pids);
+    assert_nothing_left(&paths, &pids, &host_dirs);
 }
