@@ -24,6 +24,11 @@ pub struct ServeCommand {
     /// Pod IP in the answer.
     #[arg(long, env = "POD_IP", default_value = "?")]
     address: String,
+    /// Seconds to keep serving after SIGTERM before exiting, while the endpoint is withdrawn
+    /// everywhere (the pod is terminating, so no new client is sent to it once every cluster's
+    /// proxies know); 0 exits at once.
+    #[arg(long, env = "CAUSEWAY_SERVE_SHUTDOWN_DELAY", default_value_t = 0)]
+    shutdown_delay_seconds: u64,
 }
 
 impl ServeCommand {
@@ -34,14 +39,32 @@ impl ServeCommand {
             node,
             pod,
             address,
+            shutdown_delay_seconds,
         } = self;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| anyhow::anyhow!("failed to listen on {listen} (--listen): {e}"))?;
         let body =
             format!("hello from cluster {cluster} (Node: {node} Pod: {pod} Address: {address})\n");
+        let delay = std::time::Duration::from_secs(shutdown_delay_seconds);
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut stop_at: Option<tokio::time::Instant> = None;
         loop {
-            let (mut stream, _) = listener.accept().await?;
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = term.recv(), if stop_at.is_none() => {
+                    tracing::info!(delay_seconds = shutdown_delay_seconds, "SIGTERM: serving until the delay ends");
+                    stop_at = Some(tokio::time::Instant::now() + delay);
+                    continue;
+                }
+                () = async {
+                    match stop_at {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => return Ok(()),
+            };
+            let (mut stream, _) = accepted?;
             let body = body.clone();
             tokio::spawn(async move {
                 // Read the whole request head (it may arrive in several segments): closing with

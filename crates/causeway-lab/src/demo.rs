@@ -1,9 +1,8 @@
 //! `causeway-lab demo`: the seed's migration scenario, end to end, on the lab's real clusters.
 //!
 //! Flow: [`fn@crate::up`] (2 clusters: old 10.42/10.43, new 10.44/10.45) → namespace `demo` and
-//! Service `serve` in both, one replica each, realised by the [`kubelet`] stand-in (Pod object,
-//! pod namespace running `causeway serve`, Ready status, so kube-controller-manager publishes the
-//! EndpointSlices) → [`daemons`]: netpeer on every node, two leader-electing controllers and one
+//! Service `serve` in both, one replica each: a real Pod of the `causeway-serve` image on a
+//! kubelet node ([`replicas`]) → [`daemons`]: netpeer on every node, two leader-electing controllers and one
 //! `causeway dns` per cluster, `causeway join --both`, ServiceExport `serve` in both → the
 //! [`client`] loop in a pod of cluster 1 sends one new connection per request to the
 //! ServiceImport's VIP and to `serve.demo.svc.clusterset.local` (resolved through causeway dns)
@@ -16,8 +15,8 @@
 pub mod client;
 pub mod daemons;
 pub mod dns;
-pub mod kubelet;
 pub mod rbac;
+pub mod replicas;
 
 use std::fs::File;
 use std::io::Write;
@@ -33,7 +32,7 @@ use nix::fcntl::{Flock, FlockArg};
 use serde_json::json;
 
 use self::client::{PHASES, Phase, RequestLoop, Tally, Targets};
-use self::kubelet::{NAMESPACE, Replica, SERVICE};
+use self::replicas::{NAMESPACE, Replica, SERVICE};
 use crate::state::LabState;
 use crate::{Error, LabPaths, NodePlan, Result, UpOptions, pods};
 
@@ -236,7 +235,7 @@ async fn steps(
     let info = crate::up(paths, &UpOptions { clusters }).await?;
     td.lab_started = info.started;
     p.line(&format!(
-        "lab {} in {:.1} s (etcd, 2 × kube-apiserver + kube-controller-manager, kube-proxy per node)",
+        "lab {} in {:.1} s (etcd, 2 × kube-apiserver + kube-controller-manager + kube-scheduler + CoreDNS; kubelet, containerd and kube-proxy per node)",
         if info.started {
             "started"
         } else {
@@ -269,6 +268,7 @@ async fn steps(
         p.line(&format!("removed an earlier demo's leftovers: {leftovers}"));
     }
     let node = |name: &str| state.node(name);
+    let images = crate::images::ImageSet::find(&crate::images::dir())?;
     for (i, client) in (1u8..).zip(&clients) {
         rbac::ensure_namespace(client, i, NAMESPACE).await?;
         apply_service(client, i).await?;
@@ -280,7 +280,7 @@ async fn steps(
     for (name, node_name) in [("serve-c1-1", "c1-n1"), ("serve-c2-1", "c2-n1")] {
         let n = node(node_name)?;
         let client = &clients[usize::from(n.cluster - 1)];
-        let r = kubelet::start(paths, client, causeway, &n, name).await?;
+        let r = replicas::start(client, &images, &n, name).await?;
         p.line(&format!(
             "cluster {}: pod {name} on {node_name}, IP {}, Ready",
             r.cluster,
@@ -340,7 +340,7 @@ async fn steps(
     p.line("ServiceExport demo/serve in both clusters");
     let vip = wait_vip(paths, &clients[0]).await?;
     for r in &replicas {
-        kubelet::wait_routed(&clients, r.ip(), true, Duration::from_secs(30)).await?;
+        replicas::wait_routed(&clients, r.ip(), true, Duration::from_secs(30)).await?;
         daemons::check_alive(paths)?;
     }
     let import_seconds = t_join.elapsed().as_secs_f64();
@@ -397,9 +397,9 @@ async fn steps(
     p.step("4/5 migration while the client keeps asking: scale up in cluster 2, down to 0 in cluster 1");
     set_phase(td, Phase::Migrating);
     let c2n2 = node("c2-n2")?;
-    let new = kubelet::start(paths, &clients[1], causeway, &c2n2, "serve-c2-2").await?;
+    let new = replicas::start(&clients[1], &images, &c2n2, "serve-c2-2").await?;
     let scale_up_seconds =
-        kubelet::wait_routed(&clients, new.ip(), true, Duration::from_secs(30)).await?;
+        replicas::wait_routed(&clients, new.ip(), true, Duration::from_secs(30)).await?;
     p.line(&format!(
         "cluster 2: pod serve-c2-2 on c2-n2, IP {}, in every cluster's slices after {scale_up_seconds:.1} s",
         new.ip()
@@ -416,11 +416,14 @@ async fn steps(
     })?;
     p.line("the client gets answers from serve-c2-2");
     let old = replicas.remove(0);
-    p.line("cluster 1: serve-c1-1 marked NotReady (the kubelet's first step of a graceful stop)");
-    let scale_down_seconds = kubelet::stop_gracefully(paths, &clients, &old, opts.grace).await?;
     p.line(&format!(
-        "its endpoint left every cluster's slices after {scale_down_seconds:.1} s; {} s later the pod was stopped and deleted",
-        opts.grace.as_secs()
+        "cluster 1: pod serve-c1-1 deleted with a {} s grace period (SIGTERM; it keeps answering for {} s, its endpoint turns terminating)",
+        replicas::GRACE_PERIOD_SECONDS,
+        replicas::SHUTDOWN_DELAY_SECONDS
+    ));
+    let scale_down_seconds = replicas::stop_gracefully(&clients, &old, opts.grace).await?;
+    p.line(&format!(
+        "its endpoint left every cluster's slices after {scale_down_seconds:.1} s; the kubelet then stopped and removed the pod"
     ));
     daemons::check_alive(paths)?;
     set_phase(td, Phase::After);
@@ -616,7 +619,7 @@ async fn wait_vip(paths: &LabPaths, client: &kube::Client) -> Result<Ipv4Addr> {
 }
 
 async fn wait_direct(paths: &LabPaths, from: &pods::Pod, to: &Replica) -> Result<()> {
-    let addr = SocketAddr::from((to.ip(), kubelet::TARGET_PORT));
+    let addr = SocketAddr::from((to.ip(), replicas::TARGET_PORT));
     let t0 = Instant::now();
     loop {
         let ns = from.netns.clone();

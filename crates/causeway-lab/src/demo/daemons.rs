@@ -153,7 +153,7 @@ pub fn start_controller(
         "--leader-election-renew-grace",
         "2",
         "--namespace",
-        super::kubelet::NAMESPACE,
+        super::replicas::NAMESPACE,
         "--peer-grace",
         "20",
         "--log-level",
