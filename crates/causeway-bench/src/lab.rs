@@ -1,6 +1,9 @@
 //! `causeway-bench lab --yes`: runs `causeway-lab down`, then `causeway-lab up --clusters 2` (the
-//! Kubernetes binaries must already be cached, so `up` measures start-up, not a Go build), and sums
-//! `VmRSS` of every process in the lab's PID directory once `up` returns.
+//! Kubernetes binaries and images must already be built, so `up` measures start-up, not a build;
+//! `up` returns once every node is Ready under its kubelet and CoreDNS is available), and sums
+//! `VmRSS` of every process in the lab's PID directory, plus every other process in the nodes'
+//! cgroups (containerd shims, pause and CoreDNS containers), once `up` returns. RSS counts shared
+//! pages in each process, so the total is an upper bound.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -60,6 +63,27 @@ pub async fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
             pid_file.name,
             pid_file.pid.to_string(),
             kib.map_or_else(|| "gone".to_owned(), |k| format!("{:.1}", procfs::mib(k))),
+        ]);
+    }
+    let recorded: Vec<u32> = causeway_lab::process::list(&paths.pid_dir())
+        .iter()
+        .map(|p| p.pid)
+        .collect();
+    for cgroup in causeway_lab::cgroup::lab_cgroups() {
+        let pids: Vec<u32> = causeway_lab::cgroup::pids(&cgroup)
+            .into_iter()
+            .filter_map(|p| u32::try_from(p).ok())
+            .filter(|p| !recorded.contains(p))
+            .collect();
+        let kib: u64 = pids
+            .iter()
+            .filter_map(|p| procfs::status_kib(*p, "VmRSS"))
+            .sum();
+        total_kib += kib;
+        rss.row(vec![
+            format!("{cgroup}: shims and containers"),
+            format!("{} processes", pids.len()),
+            format!("{:.1}", procfs::mib(kib)),
         ]);
     }
     rss.row(vec![

@@ -22,7 +22,7 @@ const CGROUP_FS: &str = "/sys/fs/cgroup";
 /// The child of a node's cgroup that containerd and the kubelet run in.
 pub const SYSTEM: &str = "system";
 
-/// Mount points of every cgroup hierarchy (v1 and v2) under [`CGROUP_FS`].
+/// Mount points of every cgroup hierarchy (v1 and v2) under `/sys/fs/cgroup`.
 pub fn hierarchies() -> Vec<PathBuf> {
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
     let mut out: Vec<PathBuf> = mounts
