@@ -295,7 +295,7 @@ pub fn classify(asked: &Asked, addr: SocketAddr) -> (&'static str, String) {
         ),
         Asked::Answered { rcode, .. } if *rcode == ResponseCode::ServFail => (
             DOES_NOT_RESOLVE,
-            "answered SERVFAIL: causeway dns has not finished its first sync (see its /readyz and log), or CoreDNS cannot reach the causeway-dns Service its stub zone forwards to".to_owned(),
+            "answered SERVFAIL: causeway dns has not finished its first sync (see its /readyz and log), or CoreDNS cannot reach the causeway-dns Service its stub zone forwards to, or the cluster DNS has no stub zone for it and nowhere to forward it (add the stub zone, deploy/dns/coredns.md)".to_owned(),
         ),
         Asked::Answered { rcode, .. } => (
             DOES_NOT_RESOLVE,

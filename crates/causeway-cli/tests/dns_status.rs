@@ -235,7 +235,8 @@ async fn status_tells_whether_clusterset_local_resolves_from_inside_the_cluster(
         assert_eq!(result(&checks[1]).0, "resolves", "{checks:?}");
         assert_eq!(checks[1]["address"], format!("{ip_5353}:5353").as_str());
 
-        // The lab has no kube-dns/CoreDNS Service: the default search says so.
+        // The default search finds the lab's real cluster DNS (CoreDNS behind kube-system/kube-dns,
+        // with no stub zone for clusterset.local): status says it does not resolve, and how to fix.
         let checks = status_dns(
             &lab,
             Some(&node.netns),
@@ -244,11 +245,22 @@ async fn status_tells_whether_clusterset_local_resolves_from_inside_the_cluster(
         )
         .await;
         let (res, detail) = result(&checks[0]);
+        assert_eq!(res, "does not resolve", "{detail}");
+        assert_eq!(checks[0]["service"], "kube-system/kube-dns");
+        assert!(detail.contains("coredns.md"), "{detail}");
+
+        // A cluster DNS Service that does not exist: status says so and names the flag.
+        let missing = format!("{ns}/no-such-dns");
+        let checks = status_dns(
+            &lab,
+            Some(&node.netns),
+            &ns,
+            &["--cluster-dns-service", &missing, "--dns-service", &causeway_dns],
+        )
+        .await;
+        let (res, detail) = result(&checks[0]);
         assert_eq!(res, "no service", "{detail}");
-        assert_eq!(
-            checks[0]["service"],
-            "kube-system/kube-dns, kube-system/rke2-coredns-rke2-coredns, kube-system/coredns"
-        );
+        assert_eq!(checks[0]["service"], missing.as_str());
         assert!(detail.contains("--cluster-dns-service"), "{detail}");
 
         // Off the cluster's network (this host has no kube-proxy), the ClusterIP is unreachable,
