@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use causeway_api::names::{
-    ANNOTATION_DERIVED_SERVICE, FIELD_MANAGER_SYNC, LABEL_K8S_SERVICE_NAME, LABEL_SOURCE_CLUSTER,
-    LABEL_SYNCED, PROPERTY_CLUSTERSET, condition,
+    ANNOTATION_DERIVED_SERVICE, FIELD_MANAGER_SYNC, LABEL_K8S_SERVICE_NAME, LABEL_SERVICE_NAME,
+    LABEL_SOURCE_CLUSTER, LABEL_SYNCED, PROPERTY_CLUSTERSET, condition,
 };
 use causeway_api::{Condition, ServiceExport, ServiceImport};
 use causeway_core::clusterset::convert::{cluster_slices, export_view};
@@ -952,33 +952,6 @@ impl Pass<'_> {
         let (changed, wanted) = (&wanted.changed, &wanted.slices);
         let mut errors = 0;
         let existing = self.local.slices.state();
-        for slice in &existing {
-            let key = (slice.namespace().unwrap_or_default(), slice.name_any());
-            if wanted.contains_key(&key) {
-                continue;
-            }
-            let source = slice
-                .labels()
-                .get(LABEL_SOURCE_CLUSTER)
-                .map(String::as_str)
-                .unwrap_or_default();
-            if held.contains(source) {
-                continue;
-            }
-            let api: Api<EndpointSlice> = Api::namespaced(self.client.clone(), &key.0);
-            let result = api.delete(&key.1, &DeleteParams::default()).await;
-            self.metrics.wrote("sync_endpointslice");
-            match result {
-                Ok(_) => {
-                    tracing::info!(namespace = %key.0, slice = %key.1, "stale MCS slice removed");
-                }
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(err) => {
-                    errors += 1;
-                    tracing::warn!(namespace = %key.0, slice = %key.1, error = %err, "failed to remove a stale MCS slice");
-                }
-            }
-        }
         let by_key: HashMap<(String, String), &Arc<EndpointSlice>> = existing
             .iter()
             .map(|s| ((s.namespace().unwrap_or_default(), s.name_any()), s))
@@ -1027,10 +1000,43 @@ impl Pass<'_> {
                 ((ns, name), slice, replaced, version)
             })
             .buffer_unordered(WRITES_IN_FLIGHT);
+        // Services with a slice that failed to apply keep their stale slices this pass: a renamed
+        // slice (e.g. after an upgrade changed the naming) goes only once its successor exists.
+        let mut failed: BTreeSet<(String, String)> = BTreeSet::new();
         while let Some((key, slice, replaced, version)) = applied.next().await {
-            match version {
-                Some(version) => memo.record_applied(key, &slice, &version, replaced.as_deref()),
-                None => errors += 1,
+            if let Some(version) = version {
+                memo.record_applied(key, &slice, &version, replaced.as_deref());
+            } else {
+                errors += 1;
+                failed.insert((key.0, service_of(&slice)));
+            }
+        }
+        drop(applied);
+        for slice in &existing {
+            let key = (slice.namespace().unwrap_or_default(), slice.name_any());
+            if wanted.contains_key(&key) {
+                continue;
+            }
+            let source = slice
+                .labels()
+                .get(LABEL_SOURCE_CLUSTER)
+                .map(String::as_str)
+                .unwrap_or_default();
+            if held.contains(source) || failed.contains(&(key.0.clone(), service_of(slice))) {
+                continue;
+            }
+            let api: Api<EndpointSlice> = Api::namespaced(self.client.clone(), &key.0);
+            let result = api.delete(&key.1, &DeleteParams::default()).await;
+            self.metrics.wrote("sync_endpointslice");
+            match result {
+                Ok(_) => {
+                    tracing::info!(namespace = %key.0, slice = %key.1, "stale MCS slice removed");
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(err) => {
+                    errors += 1;
+                    tracing::warn!(namespace = %key.0, slice = %key.1, error = %err, "failed to remove a stale MCS slice");
+                }
             }
         }
         errors
@@ -1131,6 +1137,15 @@ fn import_matches(current: &ServiceImport, want: &ImportView) -> bool {
 }
 
 /// Whether a live MCS slice equals the desired one in everything the sync writes.
+/// The service an MCS slice belongs to (its `multicluster.kubernetes.io/service-name` label).
+fn service_of(slice: &EndpointSlice) -> String {
+    slice
+        .labels()
+        .get(LABEL_SERVICE_NAME)
+        .cloned()
+        .unwrap_or_default()
+}
+
 fn slice_matches(current: &EndpointSlice, want: &EndpointSlice) -> bool {
     let owners = |s: &EndpointSlice| {
         s.metadata
