@@ -1,17 +1,20 @@
 //! Leader election on the lab's real apiserver (issue #16, item 1), for every daemon that elects
-//! a leader (`causeway controller`, `causeway dns`): round after round, several replicas start at
-//! the same instant on one Lease; once a leader has renewed it is SIGKILLed, so a standby must
-//! take over the expired Lease (whose fields the dead replica's field manager still owns), and
-//! then every replica stops, releasing the Lease for the next round. The last round starts on a
-//! Lease an older causeway (one field manager for all replicas) left held. From each replica's own `lease acquired`/`lease lost`
-//! log lines (JSON, with their timestamps) and the Lease's history as a watch saw it, the test
-//! proves that no two replicas ever led at the same time, and that while a replica led nobody
-//! else became the Lease's holder.
+//! a leader (`causeway controller`, `causeway dns`). Round after round, several replicas start on
+//! a Lease the test holds and frees just before it expires, so that they all find it free at the
+//! same instant (each sleeps until the expiry it read); once a leader has renewed, it is
+//! SIGKILLed, so a standby must take over the expired Lease (whose fields the dead replica's field
+//! manager still owns); then every replica stops. The last round starts on a Lease an older
+//! causeway (one field manager for all replicas) left held. From each replica's own
+//! `lease acquired`/`lease lost` log lines (JSON, with their timestamps) and the Lease's history
+//! as a watch saw it, the test proves that no two replicas ever led at the same time, that while
+//! a replica led nobody else became the Lease's holder, and that the Lease never went from one
+//! holder to another without being freed in between.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use causeway_api::names::{FIELD_MANAGER_CONTROLLER, FIELD_MANAGER_DNS};
 use causeway_test_support::daemon::{Daemon, controller_args};
@@ -27,8 +30,8 @@ use serde_json::json;
 const CONTROLLER_RBAC: &str = include_str!("../../../deploy/controller/rbac.yaml");
 const DNS_RBAC: &str = include_str!("../../../deploy/dns/rbac.yaml");
 const LEASE_NS: &str = "causeway-system";
-const ROUNDS: usize = 5;
-const REPLICAS: usize = 4;
+const ROUNDS: usize = 6;
+const REPLICAS: usize = 5;
 
 #[derive(Clone, Copy)]
 enum Kind {
@@ -54,6 +57,45 @@ async fn controller_replicas_never_lead_at_once() {
 #[tokio::test]
 async fn dns_replicas_never_lead_at_once() {
     elections(Kind::Dns).await;
+}
+
+/// Seconds the test holds the Lease at the start of a round.
+const GATE: Duration = Duration::from_secs(6);
+/// The test's field manager on the Lease.
+const GATE_MANAGER: &str = "causeway-lease-test";
+
+/// Makes `holder` the Lease's holder for [`GATE`] from now, applied by field manager `manager`.
+async fn hold(leases: &Api<Lease>, lease: &str, holder: &str, manager: &str) {
+    let now = MicroTime(Timestamp::now());
+    let held = json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": lease, "namespace": LEASE_NS},
+        "spec": {
+            "holderIdentity": holder,
+            "acquireTime": now,
+            "renewTime": now,
+            "leaseDurationSeconds": GATE.as_secs(),
+        }
+    });
+    leases
+        .patch(lease, &PatchParams::apply(manager), &Patch::Apply(&held))
+        .await
+        .unwrap();
+}
+
+/// Frees the Lease as a replica releases it (every holder field cleared).
+async fn free(leases: &Api<Lease>, lease: &str) {
+    let cleared = json!({"spec": {
+        "holderIdentity": null, "acquireTime": null, "renewTime": null, "leaseDurationSeconds": null
+    }});
+    let params = PatchParams {
+        field_manager: Some(GATE_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
+    leases
+        .patch(lease, &params, &Patch::Merge(&cleared))
+        .await
+        .unwrap();
 }
 
 /// Starts replica `identity` of `kind` on Lease `causeway-system/<lease>` (lease 4 s, renewed
@@ -227,30 +269,28 @@ async fn elections(kind: Kind) {
         let mut ended: BTreeMap<String, Timestamp> = BTreeMap::new();
         let mut logs: Vec<(String, String)> = Vec::new();
         for round in 0..ROUNDS {
-            if round == ROUNDS - 1 {
-                // An older causeway's leader that has just died: its Lease is held, under the
-                // one field manager all its replicas shared.
-                let old = json!({
-                    "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                    "metadata": {"name": lease, "namespace": LEASE_NS},
-                    "spec": {
-                        "holderIdentity": "old-version",
-                        "acquireTime": MicroTime(Timestamp::now()),
-                        "renewTime": MicroTime(Timestamp::now()),
-                        "leaseDurationSeconds": 4,
-                    }
-                });
-                let old_manager = PatchParams::apply(kind.old_manager());
-                leases
-                    .patch(&lease, &old_manager, &Patch::Apply(&old))
-                    .await
-                    .unwrap();
-            }
+            // The last round: an older causeway's leader that has just died holds the Lease,
+            // under the one field manager all its replicas shared. The others: the test holds
+            // it, and frees it shortly before it would expire.
+            let last = round == ROUNDS - 1;
+            let (holder, manager) = if last {
+                ("old-version", kind.old_manager())
+            } else {
+                ("test-gate", GATE_MANAGER)
+            };
+            let held_at = tokio::time::Instant::now();
+            hold(&leases, &lease, holder, manager).await;
             let names: Vec<String> = (0..REPLICAS).map(|i| format!("r{round}-{i}")).collect();
             let mut replicas: Vec<(String, Daemon)> = names
                 .iter()
                 .map(|n| (n.clone(), start(&lab, kind, &ns, &lease, n)))
                 .collect();
+            if !last {
+                // Every replica read the held Lease by now and sleeps until it expires, all
+                // until the same instant; freed, they all find it free when they wake.
+                tokio::time::sleep_until(held_at + GATE - Duration::from_millis(300)).await;
+                free(&leases, &lease).await;
+            }
             let first = eventually(30, "a leader that renewed the Lease", || async {
                 history.renewed_holder(&names)
             })
@@ -315,6 +355,13 @@ async fn elections(kind: Kind) {
                 .find(|s| s.holder.as_ref().is_some_and(|h| *h != term.replica))
             {
                 panic!("while {term:?}, the Lease was held by {other:?}");
+            }
+        }
+        // 3. The lock itself: a held Lease passes to another replica only after it was freed
+        //    (released, or cleared once expired); never from one holder straight to another.
+        for pair in seen.windows(2) {
+            if let (Some(a), Some(b)) = (&pair[0].holder, &pair[1].holder) {
+                assert_eq!(a, b, "{b} took the Lease while {a} held it: {pair:?}");
             }
         }
         eprintln!(
