@@ -1013,8 +1013,9 @@ async fn hand_made_slices_with_one_suffix_or_at_the_length_limit_keep_every_endp
 /// `twins-b-1` end in the same segment, and a 63-character service has slices whose names are
 /// 253 characters long and differ only in their last character, plus one of 63. Every endpoint
 /// arrives in every cluster, in MCS slices of at most 63 characters. Each cluster starts with the
-/// slice an older causeway wrote for both twins (`twins-<id>-1`, holding `.4`–`.6`): the sync
-/// replaces it, and a watch proves that `.4`–`.6` were never withdrawn meanwhile.
+/// import and the slice an older causeway wrote for both twins (`twins-<id>-1`, holding
+/// `.4`–`.6`): the sync replaces it, and a watch proves that `.4`–`.6` were never withdrawn
+/// meanwhile.
 async fn slice_names(lab: Lab, ns: String) {
     let (c1, c2) = (lab.client(1), lab.client(2));
     let id1 = cluster_id(&c1).await;
@@ -1076,8 +1077,19 @@ async fn slice_names(lab: Lab, ns: String) {
         "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]
     }))
     .unwrap();
+    // ... next to the import it wrote (the slices of an import not yet written are not known).
+    let import: ServiceImport = serde_json::from_value(json!({
+        "apiVersion": "multicluster.x-k8s.io/v1beta1", "kind": "ServiceImport",
+        "metadata": {"name": "twins"},
+        "spec": {"type": "ClusterSetIP", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}
+    }))
+    .unwrap();
     let mut seen = Vec::new();
     for client in [&c1, &c2] {
+        Api::<ServiceImport>::namespaced(client.clone(), &ns)
+            .create(&PostParams::default(), &import)
+            .await
+            .unwrap();
         Api::<EndpointSlice>::namespaced(client.clone(), &ns)
             .create(&PostParams::default(), &old)
             .await
