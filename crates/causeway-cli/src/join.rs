@@ -3,10 +3,12 @@
 //! other member of either cluster already has the peer's id (mcs-spec.md §7.2), and neither
 //! cluster is in another clusterset (§7.3). Then it creates ClusterProperty `clusterset.k8s.io`
 //! in both clusters where absent (the controller syncs only peers of its own clusterset). In the
-//! peer it creates a ServiceAccount bound to the read-only ClusterRole of
-//! deploy/controller/peer-reader.yaml and requests a token; in this cluster it stores a
-//! kubeconfig with that token in a labelled Secret, which the controller picks up. `--both` also
-//! lets the peer read this cluster.
+//! peer it creates a ServiceAccount (in `--members-namespace`) bound by a ClusterRoleBinding of
+//! its own to the read-only ClusterRole of deploy/controller/peer-reader.yaml and gets a token
+//! ([`reader`]: joins into different members namespaces compose, and the current token is kept
+//! while it is good, so a repeated join changes nothing); in this cluster it stores a kubeconfig
+//! with that token in a labelled Secret, which the controller picks up. `--both` also lets the
+//! peer read this cluster.
 
 use std::collections::BTreeMap;
 
@@ -18,11 +20,12 @@ use causeway_api::{ClusterProperty, ClusterPropertySpec, ClusterSetMember};
 use causeway_controller::sync::identity;
 use clap::Args;
 use k8s_openapi::ByteString;
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::config::Kubeconfig;
+
+mod reader;
 
 const PEER_READER: &str = include_str!("../../../deploy/controller/peer-reader.yaml");
 
@@ -306,51 +309,31 @@ async fn link(reader: &Side, source: &Side, ns: &str, token_seconds: i64) -> any
                 source.id
             )
         })?;
-    let binding = ClusterRoleBinding {
-        metadata: ObjectMeta {
-            name: Some(sa_name.clone()),
-            ..ObjectMeta::default()
-        },
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "ClusterRole".into(),
-            name: role_name,
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".into(),
-            name: sa_name.clone(),
-            namespace: Some(ns.to_owned()),
-            api_group: None,
-        }]),
+    reader::bind(
+        &source.client,
+        &source.id,
+        &reader.id,
+        ns,
+        &sa_name,
+        &role_name,
+    )
+    .await?;
+    let secret_name = secret_name(&source.id);
+    let credential = reader::Credential {
+        source: &source.client,
+        source_id: &source.id,
+        reader: &reader.client,
+        reader_id: &reader.id,
+        ns,
+        sa: &sa_name,
+        secret: &secret_name,
     };
-    Api::<ClusterRoleBinding>::all(source.client.clone())
-        .patch(&sa_name, &apply, &Patch::Apply(&binding))
-        .await
-        .with_context(|| format!("failed to bind the reader role in cluster {}", source.id))?;
-    let request = TokenRequest {
-        spec: TokenRequestSpec {
-            expiration_seconds: Some(token_seconds),
-            ..TokenRequestSpec::default()
-        },
-        ..TokenRequest::default()
-    };
-    let token = sas
-        .create_token_request(&sa_name, &PostParams::default(), &request)
-        .await
-        .with_context(|| {
-            format!(
-                "failed to request a token for {ns}/{sa_name} in cluster {}",
-                source.id
-            )
-        })?
-        .status
-        .context("the token request returned no token")?
-        .token;
+    let token = reader::token(&credential, token_seconds).await?;
     // In the reader: the kubeconfig, in a labelled Secret.
     let kubeconfig = reader_kubeconfig(&source.kubeconfig, &source.id, &token)?;
     let secret = Secret {
         metadata: ObjectMeta {
-            name: Some(secret_name(&source.id)),
+            name: Some(secret_name),
             namespace: Some(ns.to_owned()),
             labels: Some(BTreeMap::from([(LABEL_PEER.to_owned(), "true".to_owned())])),
             ..ObjectMeta::default()

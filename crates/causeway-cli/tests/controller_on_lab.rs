@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use causeway_api::names::{ANNOTATION_DERIVED_SERVICE, LABEL_K8S_SERVICE_NAME, LABEL_SERVICE_NAME};
 use causeway_api::{ServiceImport, ServiceImportSpec, ServiceImportType, ServicePort};
+use causeway_core::naming::mcs_slice_name;
 use causeway_test_support::daemon::{Daemon, controller_args};
 use causeway_test_support::{Lab, eventually, lab, rbac, unique_name, with_temp_ns};
 use k8s_openapi::api::coordination::v1::Lease;
@@ -216,8 +217,12 @@ async fn seed_flow_gets_a_stable_vip_that_follows_the_import_and_cleans_up() {
                     .iter()
                     .filter_map(|s| s.metadata.name.as_deref())
                     .collect();
-                let expected = ["serve-c1-abcde", "serve-c2-abcde", "imported-by-hand"];
-                (expected.iter().all(|e| names.contains(e))
+                let expected = [
+                    mcs_slice_name("serve", "c1", "serve-abcde", 0),
+                    mcs_slice_name("serve", "c2", "serve-abcde", 0),
+                    "imported-by-hand".to_owned(),
+                ];
+                (expected.iter().all(|e| names.contains(&e.as_str()))
                     && mcs.iter().all(|s| {
                         s.metadata
                             .labels

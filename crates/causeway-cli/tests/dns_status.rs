@@ -255,7 +255,12 @@ async fn status_tells_whether_clusterset_local_resolves_from_inside_the_cluster(
             &lab,
             Some(&node.netns),
             &ns,
-            &["--cluster-dns-service", &missing, "--dns-service", &causeway_dns],
+            &[
+                "--cluster-dns-service",
+                &missing,
+                "--dns-service",
+                &causeway_dns,
+            ],
         )
         .await;
         let (res, detail) = result(&checks[0]);

@@ -5,8 +5,9 @@
 //! upstream conflict reasons on every export when clusters disagree; `causeway status` showing
 //! exporters, ready endpoints and the conflict, also in a third member that only imports;
 //! metadata of the Service and the ServiceExport never reaching the import; the fields of MCS
-//! EndpointSlices as written to a real apiserver, and services of more than 100 endpoints; a
-//! namespace missing in one member.
+//! EndpointSlices as written to a real apiserver, and services of more than 100 endpoints;
+//! hand-made source slices whose names share a suffix or reach the length limit, and the renaming
+//! of slices an older causeway named; a namespace missing in one member.
 
 #![allow(
     clippy::unwrap_used,
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use causeway_api::names::{
     LABEL_K8S_SERVICE_NAME, LABEL_MANAGED_BY, LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER,
-    MANAGED_BY_CAUSEWAY,
+    LABEL_SYNCED, MANAGED_BY_CAUSEWAY,
 };
 use causeway_api::{ServiceExport, ServiceImport, ServiceImportType};
 use causeway_core::naming::derived_service_name;
@@ -29,10 +30,12 @@ use causeway_test_support::admin;
 use causeway_test_support::admin::{free_port, metrics};
 use causeway_test_support::daemon::{Daemon, controller_args};
 use causeway_test_support::{Lab, eventually, lab, rbac, unique_name, with_temp_ns};
+use futures::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::{WatchStreamExt as _, watcher};
 use serde_json::{Value, json};
 
 const RBAC: &str = include_str!("../../../deploy/controller/rbac.yaml");
@@ -998,6 +1001,187 @@ async fn slice_fields(lab: Lab, ns: String) {
                 "{name}: every endpoint once"
             );
         }
+    }
+}
+
+#[tokio::test]
+async fn hand_made_slices_with_one_suffix_or_at_the_length_limit_keep_every_endpoint() {
+    on_lab(2, slice_names).await;
+}
+
+/// A selector-less Service with hand-made source slices (issue #16, item 2): `twins-a-1` and
+/// `twins-b-1` end in the same segment, and a 63-character service has slices whose names are
+/// 253 characters long and differ only in their last character, plus one of 63. Every endpoint
+/// arrives in every cluster, in MCS slices of at most 63 characters. Each cluster starts with the
+/// import and the slice an older causeway wrote for both twins (`twins-<id>-1`, holding
+/// `.4`–`.6`): the sync replaces it, and a watch proves that `.4`–`.6` were never withdrawn
+/// meanwhile.
+async fn slice_names(lab: Lab, ns: String) {
+    let (c1, c2) = (lab.client(1), lab.client(2));
+    let id1 = cluster_id(&c1).await;
+    let long_svc = format!("long{}", "x".repeat(59));
+    let head = format!("{long_svc}-{}", "y".repeat(252 - long_svc.len() - 1));
+    let sources: Vec<(&str, String, Vec<String>)> = vec![
+        ("twins", "twins-a-1".into(), ips("10.42.86", 1..=3)),
+        ("twins", "twins-b-1".into(), ips("10.42.86", 4..=6)),
+        (&long_svc, format!("{head}1"), ips("10.42.87", 1..=2)),
+        (&long_svc, format!("{head}2"), ips("10.42.87", 3..=4)),
+        (
+            &long_svc,
+            format!("{}-z", &long_svc[..61]),
+            ips("10.42.87", 5..=6),
+        ),
+    ];
+    for svc in ["twins", long_svc.as_str()] {
+        let svc: Service = serde_json::from_value(json!({
+            "metadata": {"name": svc},
+            "spec": {"ports": [{"name": "http", "port": 80}]}
+        }))
+        .unwrap();
+        Api::<Service>::namespaced(c1.clone(), &ns)
+            .create(&PostParams::default(), &svc)
+            .await
+            .unwrap();
+    }
+    for (svc, name, addresses) in &sources {
+        assert!(
+            name.len() == 253 || name.len() == 63 || svc == &"twins",
+            "{name}"
+        );
+        let slice: EndpointSlice = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {
+                LABEL_K8S_SERVICE_NAME: svc, LABEL_MANAGED_BY: "static-endpoints.example.com"
+            }},
+            "addressType": "IPv4",
+            "endpoints": addresses
+                .iter()
+                .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
+                .collect::<Vec<_>>(),
+            "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]
+        }))
+        .unwrap();
+        Api::<EndpointSlice>::namespaced(c1.clone(), &ns)
+            .create(&PostParams::default(), &slice)
+            .await
+            .unwrap();
+    }
+    // What an older causeway wrote for both twins: one slice, the second twin's endpoints.
+    let old_name = format!("twins-{id1}-1");
+    let old: EndpointSlice = serde_json::from_value(json!({
+        "metadata": {"name": old_name, "labels": {
+            LABEL_SERVICE_NAME: "twins", LABEL_SOURCE_CLUSTER: id1,
+            LABEL_MANAGED_BY: MANAGED_BY_CAUSEWAY, LABEL_SYNCED: "true"
+        }},
+        "addressType": "IPv4",
+        "endpoints": sources[1].2.iter().map(|ip| json!({"addresses": [ip]})).collect::<Vec<_>>(),
+        "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]
+    }))
+    .unwrap();
+    // ... next to the import it wrote (the slices of an import not yet written are not known).
+    let import: ServiceImport = serde_json::from_value(json!({
+        "apiVersion": "multicluster.x-k8s.io/v1beta1", "kind": "ServiceImport",
+        "metadata": {"name": "twins"},
+        "spec": {"type": "ClusterSetIP", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}
+    }))
+    .unwrap();
+    let mut seen = Vec::new();
+    for client in [&c1, &c2] {
+        Api::<ServiceImport>::namespaced(client.clone(), &ns)
+            .create(&PostParams::default(), &import)
+            .await
+            .unwrap();
+        Api::<EndpointSlice>::namespaced(client.clone(), &ns)
+            .create(&PostParams::default(), &old)
+            .await
+            .unwrap();
+        seen.push(TwinsAddresses::watch(client.clone(), &ns));
+    }
+    export(&c1, &ns, "twins", json!({}), json!({})).await;
+    export(&c1, &ns, &long_svc, json!({}), json!({})).await;
+    let _d = controllers(&lab, &ns).await;
+    for (client, seen) in [&c1, &c2].into_iter().zip(&seen) {
+        for svc in ["twins", long_svc.as_str()] {
+            let want: BTreeSet<String> = sources
+                .iter()
+                .filter(|(s, _, _)| *s == svc)
+                .flat_map(|(_, _, a)| a.clone())
+                .collect();
+            let slices = eventually(30, &format!("every endpoint of {svc}, once"), || async {
+                let s = mcs_slices(client, &ns, svc).await;
+                let got: Vec<String> = s
+                    .iter()
+                    .flat_map(|s| s.endpoints.iter().map(|e| e.addresses[0].clone()))
+                    .collect();
+                (got.len() == want.len() && got.iter().cloned().collect::<BTreeSet<_>>() == want)
+                    .then_some(s)
+            })
+            .await;
+            for s in &slices {
+                let name = s.name_any();
+                assert!(name.len() <= 63, "{name} is {} characters", name.len());
+                assert_eq!(s.labels()[LABEL_SOURCE_CLUSTER], id1, "{name}");
+            }
+            assert!(
+                slices.iter().all(|s| s.name_any() != old_name),
+                "the old-named slice is gone"
+            );
+        }
+        let unions = seen.unions();
+        let old_ips: BTreeSet<String> = sources[1].2.iter().cloned().collect();
+        if let Some(gap) = unions.iter().find(|u| !old_ips.is_subset(u)) {
+            panic!(
+                "twins' endpoints were withdrawn while the slices were renamed: {gap:?} in {unions:?}"
+            );
+        }
+    }
+}
+
+/// `a.b.first` … `a.b.last`.
+fn ips(prefix: &str, last: std::ops::RangeInclusive<u8>) -> Vec<String> {
+    last.map(|i| format!("{prefix}.{i}")).collect()
+}
+
+/// Every set of `twins` MCS endpoint addresses a cluster held, one per change, as a watch saw
+/// them.
+struct TwinsAddresses {
+    unions: std::sync::Arc<std::sync::Mutex<Vec<BTreeSet<String>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TwinsAddresses {
+    fn watch(client: kube::Client, ns: &str) -> Self {
+        let api: Api<EndpointSlice> = Api::namespaced(client, ns);
+        let config = watcher::Config::default().labels(&format!("{LABEL_SERVICE_NAME}=twins"));
+        let unions = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = unions.clone();
+        let task = tokio::spawn(async move {
+            let (store, writer) = kube::runtime::reflector::store();
+            let mut stream = kube::runtime::reflector(writer, watcher(api, config))
+                .default_backoff()
+                .boxed();
+            while let Ok(Some(event)) = stream.try_next().await {
+                if matches!(event, watcher::Event::Init | watcher::Event::InitApply(_)) {
+                    continue;
+                }
+                let union = store
+                    .state()
+                    .iter()
+                    .flat_map(|s| s.endpoints.iter().flat_map(|e| e.addresses.clone()))
+                    .collect();
+                sink.lock().unwrap().push(union);
+            }
+        });
+        Self { unions, task }
+    }
+
+    fn unions(&self) -> Vec<BTreeSet<String>> {
+        self.unions.lock().unwrap().clone()
+    }
+}
+
+impl Drop for TwinsAddresses {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

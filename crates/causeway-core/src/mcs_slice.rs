@@ -15,6 +15,8 @@ use causeway_api::names::{
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
+use crate::naming::mcs_slice_name;
+
 /// Where an MCS slice goes and what it belongs to.
 #[derive(Clone, Debug)]
 pub struct SliceTarget<'a> {
@@ -30,16 +32,8 @@ pub struct SliceTarget<'a> {
     pub owner: Option<OwnerReference>,
 }
 
-/// Name of the MCS slice made from source slice `source_name`: `<service>-<cluster>-<suffix>`,
-/// kept within 253 characters.
-pub fn mcs_slice_name(target: &SliceTarget<'_>, source_name: &str) -> String {
-    let suffix = source_name.rsplit('-').next().unwrap_or(source_name);
-    let mut name = format!("{}-{}-{}", target.service, target.source_cluster, suffix);
-    name.truncate(253);
-    name.trim_end_matches(['-', '.']).to_owned()
-}
-
-/// The MCS slice for `source` in the importing cluster.
+/// The MCS slice for `source` in the importing cluster, named for its first chunk
+/// ([`mcs_slice_name`]; the caller renames later chunks).
 pub fn mcs_slice(source: &EndpointSlice, target: &SliceTarget<'_>) -> EndpointSlice {
     let source_name = source.metadata.name.clone().unwrap_or_default();
     let mut labels = BTreeMap::from([
@@ -55,7 +49,12 @@ pub fn mcs_slice(source: &EndpointSlice, target: &SliceTarget<'_>) -> EndpointSl
     }
     EndpointSlice {
         metadata: ObjectMeta {
-            name: Some(mcs_slice_name(target, &source_name)),
+            name: Some(mcs_slice_name(
+                target.service,
+                target.source_cluster,
+                &source_name,
+                0,
+            )),
             namespace: Some(target.namespace.to_owned()),
             labels: Some(labels),
             owner_references: target.owner.clone().map(|o| vec![o]),
@@ -128,7 +127,10 @@ mod tests {
             owner: None,
         };
         let out = mcs_slice(&source, &target);
-        assert_eq!(out.metadata.name.as_deref(), Some("serve-c2-x7k2p"));
+        assert_eq!(
+            out.metadata.name,
+            Some(mcs_slice_name("serve", "c2", "serve-x7k2p", 0))
+        );
         let labels = out.metadata.labels.unwrap();
         assert_eq!(labels[LABEL_SERVICE_NAME], "serve");
         assert_eq!(labels[LABEL_SOURCE_CLUSTER], "c2");

@@ -9,9 +9,10 @@
 //! deleted). Every function returns how many writes failed or were refused; once the writer
 //! refuses (the Lease is lost) the rest of the plan is dropped without a request.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
+use causeway_api::names::LABEL_SERVICE_NAME;
 use causeway_api::{ServiceExport, ServiceImport};
 use futures::StreamExt;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -19,7 +20,7 @@ use kube::ResourceExt;
 
 use super::memo::{Key, Memo};
 use super::patches;
-use super::plan::{ServicePlan, SliceApply, Write};
+use super::plan::{ServicePlan, SliceApply, StaleSlice, Write};
 use crate::metrics::Metrics;
 use crate::writer::{Deleted, WriteError, Writer};
 
@@ -94,32 +95,19 @@ async fn one(writer: &Writer, (ns, name): &Key, write: &Write) -> Result<(), Wri
     result
 }
 
-/// Deletes the stale MCS slices, then applies the changed ones.
+/// Applies the changed MCS slices, then deletes the stale ones, except those of a service one of
+/// whose slices failed to apply: a renamed slice (e.g. after an upgrade changed the naming) goes
+/// only once its successor exists, so the service's endpoints never drop out in between.
 pub(crate) async fn slices(
     writer: &Writer,
     metrics: &Metrics,
-    plan: (Vec<Key>, Vec<SliceApply>),
+    plan: (Vec<StaleSlice>, Vec<SliceApply>),
     changed: &HashMap<Key, Instant>,
     memo: &mut Memo,
 ) -> usize {
     let (delete, apply) = plan;
     let mut errors = 0;
-    for (ns, name) in delete {
-        match writer
-            .delete::<EndpointSlice>("sync_endpointslice", &ns, &name)
-            .await
-        {
-            Ok(Deleted::Removed) => {
-                tracing::info!(namespace = %ns, slice = %name, "stale MCS slice removed");
-            }
-            Ok(Deleted::AlreadyGone) => {}
-            Err(WriteError::NotLeader) => errors += 1,
-            Err(err) => {
-                errors += 1;
-                tracing::warn!(namespace = %ns, slice = %name, error = %err, "failed to remove a stale MCS slice");
-            }
-        }
-    }
+    let mut failed: BTreeSet<(String, String)> = BTreeSet::new();
     let mut applied = futures::stream::iter(apply)
         .map(|a| async move {
             let (ns, name) = &a.key;
@@ -139,9 +127,41 @@ pub(crate) async fn slices(
         })
         .buffer_unordered(WRITES_IN_FLIGHT);
     while let Some((a, version)) = applied.next().await {
-        match version {
-            Some(version) => memo.record_applied(a.key, &a.slice, &version, a.replaced.as_deref()),
-            None => errors += 1,
+        if let Some(version) = version {
+            memo.record_applied(a.key, &a.slice, &version, a.replaced.as_deref());
+        } else {
+            errors += 1;
+            let service = a
+                .slice
+                .labels()
+                .get(LABEL_SERVICE_NAME)
+                .cloned()
+                .unwrap_or_default();
+            failed.insert((a.key.0, service));
+        }
+    }
+    drop(applied);
+    for StaleSlice {
+        key: (ns, name),
+        service,
+    } in delete
+    {
+        if failed.contains(&(ns.clone(), service)) {
+            continue;
+        }
+        match writer
+            .delete::<EndpointSlice>("sync_endpointslice", &ns, &name)
+            .await
+        {
+            Ok(Deleted::Removed) => {
+                tracing::info!(namespace = %ns, slice = %name, "stale MCS slice removed");
+            }
+            Ok(Deleted::AlreadyGone) => {}
+            Err(WriteError::NotLeader) => errors += 1,
+            Err(err) => {
+                errors += 1;
+                tracing::warn!(namespace = %ns, slice = %name, error = %err, "failed to remove a stale MCS slice");
+            }
         }
     }
     errors

@@ -244,7 +244,10 @@ impl World {
             self.memo
                 .store(service.key, service.fingerprint, service.outcome);
         }
-        for (ns, name) in plan.delete_slices {
+        for super::plan::StaleSlice {
+            key: (ns, name), ..
+        } in plan.delete_slices
+        {
             self.slices.remove(&ns, &name);
         }
         for a in plan.apply_slices {

@@ -174,13 +174,24 @@ pub struct SliceApply {
     pub replaced: Option<String>,
 }
 
+/// An MCS slice to delete, with the service it belongs to (its
+/// `multicluster.kubernetes.io/service-name`), so a service whose new slices failed to apply keeps
+/// its old ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaleSlice {
+    /// `(namespace, name)`.
+    pub key: Key,
+    /// The service it belongs to.
+    pub service: String,
+}
+
 /// What one pass writes.
 #[derive(Debug, Default)]
 pub struct SyncPlan {
     /// Services whose inputs changed, with their writes (also those with none, for the memo).
     pub services: Vec<ServicePlan>,
     /// MCS slices the sync made that no usable member wants, none from a held member.
-    pub delete_slices: Vec<Key>,
+    pub delete_slices: Vec<StaleSlice>,
     /// MCS slices that differ from (or are missing in) the cluster.
     pub apply_slices: Vec<SliceApply>,
     /// ServiceImports the sync made that no member exports any more.

@@ -8,7 +8,8 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use super::{ExportView, PortDef, ServiceView};
-use crate::mcs_slice::{SliceTarget, mcs_slice, mcs_slice_name};
+use crate::mcs_slice::{SliceTarget, mcs_slice};
+use crate::naming::mcs_slice_name;
 
 /// Most endpoints in one MCS slice.
 pub const MAX_ENDPOINTS_PER_SLICE: usize = 100;
@@ -103,7 +104,6 @@ pub fn cluster_slices(
         // No ports is stored as an absent list; writing `[]` would never match what is read back.
         filtered.ports = (!ports.is_empty()).then_some(ports);
         let source_name = source.metadata.name.clone().unwrap_or_default();
-        let base = mcs_slice_name(target, &source_name);
         let chunks: Vec<_> = filtered
             .endpoints
             .chunks(MAX_ENDPOINTS_PER_SLICE)
@@ -119,7 +119,12 @@ pub fn cluster_slices(
             part.endpoints = endpoints;
             let mut slice = mcs_slice(&part, target);
             if i > 0 {
-                slice.metadata.name = Some(format!("{base}-{i}"));
+                slice.metadata.name = Some(mcs_slice_name(
+                    target.service,
+                    target.source_cluster,
+                    &source_name,
+                    i,
+                ));
             }
             out.push(slice);
         }
@@ -189,7 +194,32 @@ mod tests {
             .iter()
             .map(|s| s.metadata.name.clone().unwrap())
             .collect();
-        assert_eq!(names, ["serve-c2-abc", "serve-c2-abc-1", "serve-c2-abc-2"]);
+        let want: Vec<_> = (0..3)
+            .map(|i| mcs_slice_name("serve", "c2", "serve-abc", i))
+            .collect();
+        assert_eq!(names, want);
+    }
+
+    #[test]
+    fn sources_with_the_same_last_segment_keep_all_their_endpoints() {
+        let served = BTreeSet::from([PortDef {
+            name: String::new(),
+            protocol: "TCP".into(),
+            port: 80,
+            app_protocol: None,
+        }]);
+        let mut a = source("twins-a-1", 3, &[("", 8080)]);
+        let mut b = source("twins-b-1", 3, &[("", 8080)]);
+        for (i, e) in a.endpoints.iter_mut().chain(&mut b.endpoints).enumerate() {
+            e.addresses = vec![format!("10.42.86.{}", i + 1)];
+        }
+        let out = cluster_slices(&[&a, &b], &served, &target());
+        let by_name: std::collections::BTreeMap<_, _> = out
+            .iter()
+            .map(|s| (s.metadata.name.clone().unwrap(), s.endpoints.len()))
+            .collect();
+        assert_eq!(by_name.len(), 2, "two distinct names: {by_name:?}");
+        assert_eq!(by_name.values().sum::<usize>(), 6);
     }
 
     #[test]

@@ -147,12 +147,13 @@ async fn slices_a_gone_slice_is_no_error_a_failed_apply_is_retried() {
         &mut memo,
     );
     let apiserver = async {
-        let delete = server.next().await.unwrap();
-        assert_eq!(delete.method, http::Method::DELETE);
-        delete.fail(404, "NotFound", "already gone");
+        // Applies first, then deletes (db's stale slice: web's failed apply does not hold it).
         let apply = server.next().await.unwrap();
         assert!(apply.is_forced_apply_by(FIELD_MANAGER_SYNC));
         apply.fail(500, "InternalError", "etcdserver: request timed out");
+        let delete = server.next().await.unwrap();
+        assert_eq!(delete.method, http::Method::DELETE);
+        delete.fail(404, "NotFound", "already gone");
     };
     let (errors, ()) = tokio::join!(pass, apiserver);
     assert_eq!(errors, 1, "the 404 is not an error, the 500 is");

@@ -10,13 +10,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use causeway_api::ServiceImport;
-use causeway_api::names::{LABEL_SOURCE_CLUSTER, LABEL_SYNCED};
+use causeway_api::names::{LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER, LABEL_SYNCED};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 use kube::runtime::reflector::Store;
 
-use super::SliceApply;
 use super::matches::slice_matches;
+use super::{SliceApply, StaleSlice};
 use crate::sync::hold::{self, HeldExports};
 use crate::sync::memo::{Key, Memo, Outcome};
 
@@ -49,7 +49,7 @@ pub fn slices(
     wanted: &Wanted,
     held: &BTreeSet<&str>,
     memo: &mut Memo,
-) -> (Vec<Key>, Vec<SliceApply>) {
+) -> (Vec<StaleSlice>, Vec<SliceApply>) {
     let wanted = &wanted.slices;
     let existing = live.state();
     let mut delete = Vec::new();
@@ -66,7 +66,12 @@ pub fn slices(
         if held.contains(source) {
             continue;
         }
-        delete.push(key);
+        let service = slice
+            .labels()
+            .get(LABEL_SERVICE_NAME)
+            .cloned()
+            .unwrap_or_default();
+        delete.push(StaleSlice { key, service });
     }
     let by_key: HashMap<Key, &Arc<EndpointSlice>> = existing
         .iter()

@@ -265,7 +265,7 @@ fn a_held_member_that_listed_keeps_what_it_exported_and_only_that() {
     );
     assert_eq!(plan.delete_slices.len(), 1, "only c3's slice: {plan:?}");
     assert!(
-        plan.delete_slices[0].1.contains("db"),
+        plan.delete_slices[0].key.1.contains("db"),
         "{:?}",
         plan.delete_slices
     );
