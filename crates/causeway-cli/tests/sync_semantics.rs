@@ -1106,14 +1106,19 @@ async fn slice_names(lab: Lab, ns: String) {
                 .filter(|(s, _, _)| *s == svc)
                 .flat_map(|(_, _, a)| a.clone())
                 .collect();
-            let slices = eventually(30, &format!("every endpoint of {svc}, once"), || async {
+            // Every endpoint once, in new-named slices only: the old-named slice goes after its
+            // successor was written (the watch below checks nothing was withdrawn meanwhile).
+            let what = format!("every endpoint of {svc}, once, and the old-named slice gone");
+            let slices = eventually(30, &what, || async {
                 let s = mcs_slices(client, &ns, svc).await;
                 let got: Vec<String> = s
                     .iter()
                     .flat_map(|s| s.endpoints.iter().map(|e| e.addresses[0].clone()))
                     .collect();
-                (got.len() == want.len() && got.iter().cloned().collect::<BTreeSet<_>>() == want)
-                    .then_some(s)
+                (got.len() == want.len()
+                    && got.iter().cloned().collect::<BTreeSet<_>>() == want
+                    && s.iter().all(|s| s.name_any() != old_name))
+                .then_some(s)
             })
             .await;
             for s in &slices {
