@@ -15,7 +15,7 @@ use std::sync::Arc;
 use causeway_api::names::{LABEL_SYNCED, condition};
 use causeway_api::{Condition, ServiceExport};
 use causeway_core::clusterset::convert::{cluster_slices, export_view};
-use causeway_core::clusterset::{ExportView, Resolution, Validity, resolve};
+use causeway_core::clusterset::{ExportView, Resolution, Validity, endpoint_families, resolve};
 use causeway_core::conditions::{self, DesiredCondition};
 use causeway_core::derived::owner_reference;
 use causeway_core::mcs_slice::SliceTarget;
@@ -90,7 +90,21 @@ impl Context<'_> {
                 Some(export_view(m.id, &export, service.as_deref()))
             })
             .collect();
-        let resolution = resolve(&views);
+        let mut resolution = resolve(&views);
+        if let Some(import) = resolution.import.as_mut()
+            && import.headless
+        {
+            // No VIP: its families are those of its endpoints.
+            let types: Vec<&str> = self
+                .usable
+                .iter()
+                .zip(self.sources)
+                .filter(|((_, m), _)| import.clusters.iter().any(|c| c == m.id))
+                .flat_map(|(_, by_service)| by_service.get(key).into_iter().flatten())
+                .map(|s| s.address_type.as_str())
+                .collect();
+            import.ip_families = endpoint_families(&import.ip_families, types);
+        }
         if let Some(local_export) = inputs
             .members
             .first()
@@ -263,3 +277,4 @@ fn desired_export_conditions(
     };
     [valid, ready, conflict]
 }
+
