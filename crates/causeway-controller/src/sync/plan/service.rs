@@ -7,13 +7,14 @@
 //! every member), and compares the result with the live objects: the local export's conditions
 //! ([`export_conditions`]), the import's spec ([`super::matches::import_matches`]) and
 //! `status.clusters`. Desired slices are built only once the import exists, because they name it
-//! as their owner; a held member's slices are left as they are.
+//! as their owner; a held member's slices are left as they are. An import the sync did not write
+//! (no [`LABEL_SYNCED`]) is the user's and gets no write at all.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use causeway_api::names::{LABEL_SYNCED, condition};
-use causeway_api::{Condition, ServiceExport};
+use causeway_api::{Condition, ServiceExport, ServiceImport};
 use causeway_core::clusterset::convert::{cluster_slices, export_view};
 use causeway_core::clusterset::{ExportView, Resolution, Validity, endpoint_families, resolve};
 use causeway_core::conditions::{self, DesiredCondition};
@@ -126,8 +127,14 @@ impl Context<'_> {
         if inputs.namespaces.get(&ObjectRef::new(ns)).is_none() {
             return out;
         }
-        out.outcome.import = true;
         let current = inputs.imports.get(&ObjectRef::new(name).within(ns));
+        if current.as_deref().is_some_and(|c| !synced(c)) {
+            // An import the sync did not write (the manual path: a hand-made import fed by
+            // `causeway import-slices`) is the user's: never adopted, never deleted, its spec,
+            // status and slices left as they are ([`super::notices`] reports it).
+            return out;
+        }
+        out.outcome.import = true;
         if current
             .as_deref()
             .is_none_or(|c| !import_matches(c, import))
@@ -278,3 +285,7 @@ fn desired_export_conditions(
     [valid, ready, conflict]
 }
 
+/// Whether the sync wrote `import` (it carries [`LABEL_SYNCED`]`=true`).
+pub fn synced(import: &ServiceImport) -> bool {
+    import.labels().get(LABEL_SYNCED).map(String::as_str) == Some("true")
+}
