@@ -55,13 +55,11 @@ pub async fn run(
     metrics: Metrics,
 ) {
     let notify = Arc::new(Notify::new());
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "causeway-controller".into(),
-            instance: std::env::var("POD_NAME").ok(),
-        },
-    );
+    let event_source = Reporter {
+        controller: "causeway-controller".into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let recorder = Recorder::new(client.clone(), event_source.clone());
     let local = Local::start(&client, settings.namespace.as_deref(), &notify);
     let mut local_id = None;
     let mut peers = Peers::new(settings.namespace.clone(), notify.clone());
@@ -201,7 +199,7 @@ pub async fn run(
         let (errors, notices) =
             pass(&writer, &metrics, id, &local, &clusters, started, &mut memo).await;
         if writer.leads() {
-            report_notices(&recorder, &notices, &mut reported_notices).await;
+            report_notices(&client, &event_source, &notices, &mut reported_notices).await;
         } else {
             // Lost the Lease during the pass: the writes still queued were dropped, and what
             // failed is the new leader's to write.

@@ -13,8 +13,12 @@ use std::collections::HashSet;
 
 use causeway_api::ServiceImport;
 use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::events::v1::Event as K8sEvent;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
 use kube::Resource as _;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::api::{Api, PostParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
 use super::failure::{MemberFailure, Reason};
 use super::members;
@@ -121,9 +125,11 @@ async fn warn_on_secret(
 
 /// One Warning Event per notice on its ServiceImport, again only when what it says changes (other
 /// exporters, other slices, a recreated import); what no longer holds is forgotten, so a
-/// recurrence is reported again.
+/// recurrence is reported again. Each is a new Event object: the [`Recorder`] folds Events of one
+/// reason about one object into a series that keeps the first note, which would hide the change.
 pub(crate) async fn report_notices(
-    recorder: &Recorder,
+    client: &kube::Client,
+    source: &Reporter,
     notices: &[Notice],
     reported: &mut HashMap<(Key, &'static str), String>,
 ) {
@@ -136,30 +142,53 @@ pub(crate) async fn report_notices(
         if reported.get(&k) == Some(&digest) {
             continue;
         }
-        reported.insert(k, digest);
         let ((ns, name), uid) = match notice {
             Notice::UnmanagedImport { key, uid, .. } | Notice::ForeignSlices { key, uid, .. } => {
                 (key, uid)
             }
         };
-        let ev = Event {
-            type_: EventType::Warning,
-            reason: notice.reason().into(),
-            note: Some(notice.message()),
-            action: "Sync".into(),
-            secondary: None,
+        let note = notice.message();
+        tracing::warn!(namespace = %ns, name = %name, reason = notice.reason(), note = %note, "service import notice");
+        let now = Timestamp::now();
+        let event = K8sEvent {
+            metadata: ObjectMeta {
+                namespace: Some(ns.clone()),
+                name: Some(format!("{name}.{:x}", now.as_nanosecond())),
+                ..ObjectMeta::default()
+            },
+            action: Some("Sync".into()),
+            reason: Some(notice.reason().into()),
+            note: Some(note),
+            type_: Some("Warning".into()),
+            event_time: Some(MicroTime(now)),
+            regarding: Some(ObjectReference {
+                api_version: Some(ServiceImport::api_version(&()).into_owned()),
+                kind: Some(ServiceImport::kind(&()).into_owned()),
+                name: Some(name.clone()),
+                namespace: Some(ns.clone()),
+                uid: Some(uid.clone()),
+                ..ObjectReference::default()
+            }),
+            reporting_controller: Some(source.controller.clone()),
+            reporting_instance: Some(
+                source
+                    .instance
+                    .clone()
+                    .unwrap_or_else(|| source.controller.clone()),
+            ),
+            ..K8sEvent::default()
         };
-        let reference = ObjectReference {
-            api_version: Some(ServiceImport::api_version(&()).into_owned()),
-            kind: Some(ServiceImport::kind(&()).into_owned()),
-            name: Some(name.clone()),
-            namespace: Some(ns.clone()),
-            uid: Some(uid.clone()),
-            ..ObjectReference::default()
-        };
-        tracing::warn!(namespace = %ns, name = %name, reason = notice.reason(), note = %notice.message(), "service import notice");
-        if let Err(e) = recorder.publish(&ev, &reference).await {
-            tracing::warn!(error = %e, "failed to publish an event");
+        match Api::<K8sEvent>::namespaced(client.clone(), ns)
+            .create(&PostParams::default(), &event)
+            .await
+        {
+            Ok(_) => {
+                reported.insert(k, digest);
+            }
+            Err(e) => tracing::warn!(
+                error = &e as &dyn std::error::Error,
+                "failed to publish an event"
+            ),
         }
     }
 }
