@@ -6,6 +6,10 @@
 //! The `Conflict` condition lives on the ServiceExports (every exporter carries the same one), so
 //! for a service this cluster imports without exporting it, the conflict is read from a reachable
 //! member's export with that member's read-only credential.
+//!
+//! Under each service, `warning:` lines say what the controller leaves alone and how to fix it,
+//! as its Warning Events do: a hand-made import while clusters export the service, slices no
+//! causeway wrote behind one of the sync's imports.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -16,7 +20,10 @@ use causeway_api::names::{LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER, PROPERTY_CLU
 use causeway_api::{
     ClusterProperty, ClusterSetMember, Condition, ServiceExport, ServiceImport, ServiceImportType,
 };
+use causeway_controller::sync::plan::notices::Notice;
+use causeway_controller::sync::plan::service::synced;
 use causeway_controller::sync::{identity, members};
+use causeway_core::mcs_slice::written_by_causeway;
 use causeway_runtime::ClientArgs;
 use clap::{Args, ValueEnum};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -110,6 +117,8 @@ struct ServiceReport {
     conflict: Option<String>,
     ready: Option<String>,
     endpoints: BTreeMap<String, usize>,
+    /// What causeway leaves alone here and the fix (the controller's Warning Events).
+    warnings: Vec<String>,
 }
 
 impl StatusCommand {
@@ -189,6 +198,15 @@ impl StatusCommand {
                 .items
                 .iter()
                 .find(|e| e.namespace().as_deref() == Some(ns.as_str()) && e.name_any() == name);
+            let warnings = notices(
+                import,
+                local.is_some().then_some(cluster.as_str()),
+                &peers,
+                &slices.items,
+            )
+            .iter()
+            .map(Notice::message)
+            .collect();
             let conflict = match local {
                 Some(e) => conflict_of(e),
                 None => peer_conflict(&peers, &ns, &name),
@@ -216,6 +234,7 @@ impl StatusCommand {
                 conflict,
                 ready,
                 endpoints,
+                warnings,
             });
         }
         let report = Report {
@@ -232,6 +251,63 @@ impl StatusCommand {
         }
         Ok(())
     }
+}
+
+/// What the controller reports about `import` in Warning Events (`sync::plan::notices`): a
+/// hand-made import (no `synced` label) while clusters export its service (`local`: this
+/// cluster, if it exports it; `peers`: the members' exports), or slices no causeway wrote behind
+/// an import the sync manages.
+fn notices(
+    import: &ServiceImport,
+    local: Option<&str>,
+    peers: &[(String, Vec<ServiceExport>)],
+    slices: &[EndpointSlice],
+) -> Vec<Notice> {
+    let ns = import.namespace().unwrap_or_default();
+    let name = import.name_any();
+    let key = (ns.clone(), name.clone());
+    let uid = import.uid().unwrap_or_default();
+    if !synced(import) {
+        let mut exporters: Vec<String> = local.map(str::to_owned).into_iter().collect();
+        exporters.extend(
+            peers
+                .iter()
+                .filter(|(_, exports)| {
+                    exports.iter().any(|e| {
+                        e.namespace().as_deref() == Some(ns.as_str()) && e.name_any() == name
+                    })
+                })
+                .map(|(id, _)| id.clone()),
+        );
+        exporters.sort();
+        exporters.dedup();
+        if exporters.is_empty() {
+            return Vec::new();
+        }
+        return vec![Notice::UnmanagedImport {
+            key,
+            uid,
+            exporters,
+        }];
+    }
+    let mut foreign: Vec<String> = slices
+        .iter()
+        .filter(|s| {
+            s.namespace().as_deref() == Some(ns.as_str())
+                && s.labels().get(LABEL_SERVICE_NAME) == Some(&name)
+                && !written_by_causeway(s)
+        })
+        .map(ResourceExt::name_any)
+        .collect();
+    if foreign.is_empty() {
+        return Vec::new();
+    }
+    foreign.sort();
+    vec![Notice::ForeignSlices {
+        key,
+        uid,
+        slices: foreign,
+    }]
 }
 
 /// `reason: message` of an export's `Conflict=True` condition.
@@ -431,6 +507,9 @@ fn print_table(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
                 .map(|c| format!("  CONFLICT {c}"))
                 .unwrap_or_default()
         )?;
+        for w in &s.warnings {
+            writeln!(out, "      warning: {w}")?;
+        }
     }
     crate::status_dns::print(out, &r.dns)
 }
@@ -480,6 +559,60 @@ mod tests {
             peer_conflict(&calm, "demo", "api"),
             None,
             "Conflict=False is no conflict"
+        );
+    }
+
+    #[test]
+    fn warnings_name_a_hand_made_import_and_slices_no_causeway_wrote() {
+        let import = |synced: bool| -> ServiceImport {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "multicluster.x-k8s.io/v1beta1", "kind": "ServiceImport",
+                "metadata": {"name": "serve", "namespace": "demo", "uid": "u1", "labels":
+                    if synced { serde_json::json!({"causeway.multicluster.x-k8s.io/synced": "true"}) }
+                    else { serde_json::json!({}) }},
+                "spec": {"type": "ClusterSetIP", "ports": []}
+            }))
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let slice = |name: &str, labels: serde_json::Value| -> EndpointSlice {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "namespace": "demo", "labels": labels},
+                "addressType": "IPv4", "endpoints": []
+            }))
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let slices = [
+            slice(
+                "imported-serve-x7v4m",
+                serde_json::json!({LABEL_SERVICE_NAME: "serve"}),
+            ),
+            slice(
+                "serve-abc-123",
+                serde_json::json!({LABEL_SERVICE_NAME: "serve",
+                "causeway.multicluster.x-k8s.io/synced": "true",
+                "endpointslice.kubernetes.io/managed-by": "causeway.multicluster.x-k8s.io"}),
+            ),
+            slice("other-x", serde_json::json!({LABEL_SERVICE_NAME: "other"})),
+        ];
+        let peers = vec![("c2".to_owned(), vec![export("demo", "serve", None)])];
+        let hand_made = notices(&import(false), None, &peers, &slices);
+        assert!(
+            matches!(hand_made.as_slice(), [Notice::UnmanagedImport { exporters, .. }] if exporters == &["c2"]),
+            "{hand_made:?}"
+        );
+        assert!(
+            notices(&import(false), None, &[], &slices).is_empty(),
+            "nobody exports it"
+        );
+        let copies = notices(&import(true), Some("c1"), &peers, &slices);
+        assert!(
+            matches!(copies.as_slice(), [Notice::ForeignSlices { slices, .. }] if slices == &["imported-serve-x7v4m"]),
+            "{copies:?}"
+        );
+        assert!(
+            copies[0]
+                .message()
+                .contains("kubectl delete endpointslice -n demo imported-serve-x7v4m")
         );
     }
 }

@@ -1077,10 +1077,11 @@ async fn slice_names(lab: Lab, ns: String) {
         "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]
     }))
     .unwrap();
-    // ... next to the import it wrote (the slices of an import not yet written are not known).
+    // ... next to the import it wrote (the slices of an import not yet written are not known),
+    // labelled as the sync's: an import without the label is the user's and never adopted.
     let import: ServiceImport = serde_json::from_value(json!({
         "apiVersion": "multicluster.x-k8s.io/v1beta1", "kind": "ServiceImport",
-        "metadata": {"name": "twins"},
+        "metadata": {"name": "twins", "labels": {LABEL_SYNCED: "true"}},
         "spec": {"type": "ClusterSetIP", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}
     }))
     .unwrap();

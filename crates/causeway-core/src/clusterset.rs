@@ -95,7 +95,9 @@ pub struct ImportView {
     pub internal_traffic_policy: Option<String>,
     /// Traffic distribution of the oldest export.
     pub traffic_distribution: Option<String>,
-    /// IP families every exporter serves (in the oldest export's order), else the oldest's.
+    /// IP families every exporter of the import's type serves (in the oldest export's order),
+    /// else the oldest's; for a headless import the caller narrows them to the address types of
+    /// the exporters' endpoints ([`endpoint_families`]).
     pub ip_families: Vec<String>,
     /// Labels of the oldest export.
     pub labels: BTreeMap<String, String>,
@@ -262,10 +264,20 @@ pub fn resolve(exports: &[ExportView]) -> Resolution {
             .unwrap_or_else(|| "(unset)".into()),
         differ(&|s| s.traffic_distribution != wsvc.traffic_distribution),
     );
+    // IP families are the VIP's: only exports of the import's own type constrain them (their
+    // intersection, in the oldest export's order). A headless Service has no VIP, and one without
+    // a selector gets both families from the apiserver even in a single-stack cluster, so a
+    // headless export (or any export of a headless import) conflicts only when it has none of the
+    // import's families: then some backends really are unreachable.
     let mut families: Vec<String> = wsvc
         .ip_families
         .iter()
-        .filter(|f| valid.iter().all(|(_, s)| s.ip_families.contains(f)))
+        .filter(|f| {
+            valid
+                .iter()
+                .filter(|(_, s)| s.headless == wsvc.headless)
+                .all(|(_, s)| s.ip_families.contains(f))
+        })
         .cloned()
         .collect();
     if families.is_empty() {
@@ -276,9 +288,14 @@ pub fn resolve(exports: &[ExportView]) -> Resolution {
         conflict::IP_FAMILY,
         "ipFamilies",
         families.join(","),
-        differ(&|s| s.ip_families.iter().collect::<BTreeSet<_>>() != family_set),
+        differ(&|s| {
+            if wsvc.headless || s.headless {
+                !s.ip_families.iter().any(|f| families.contains(f))
+            } else {
+                s.ip_families.iter().collect::<BTreeSet<_>>() != family_set
+            }
+        }),
     );
-
     let served_ports = valid
         .iter()
         .filter_map(|(e, s)| {
@@ -314,6 +331,35 @@ pub fn resolve(exports: &[ExportView]) -> Resolution {
 }
 
 pub mod convert;
+
+/// A headless import's IP families: it has no VIP, so they are the families its endpoints have.
+/// `families` (the resolved ones) narrowed to the `address_types` of the exporters'
+/// EndpointSlices, in their order, then any address type they lack; unchanged while there are no
+/// slices (nothing known yet). A selector-less headless Service says `[IPv4, IPv6]` in a
+/// single-stack cluster; its IPv4-only slices make the import `[IPv4]`.
+pub fn endpoint_families<'a>(
+    families: &[String],
+    address_types: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    let present: BTreeSet<&str> = address_types
+        .into_iter()
+        .filter(|t| matches!(*t, "IPv4" | "IPv6"))
+        .collect();
+    if present.is_empty() {
+        return families.to_vec();
+    }
+    let mut out: Vec<String> = families
+        .iter()
+        .filter(|f| present.contains(f.as_str()))
+        .cloned()
+        .collect();
+    for t in present {
+        if !out.iter().any(|f| f == t) {
+            out.push(t.to_owned());
+        }
+    }
+    out
+}
 
 /// Union of port lists, walked oldest first: a port with the name of an accepted one, or the
 /// protocol and number of an accepted one, is the same port or a clash; either way it is not added.

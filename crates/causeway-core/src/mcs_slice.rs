@@ -10,12 +10,25 @@ use std::collections::BTreeMap;
 
 use causeway_api::names::{
     LABEL_K8S_SERVICE_NAME, LABEL_MANAGED_BY, LABEL_SERVICE_NAME, LABEL_SOURCE_CLUSTER,
-    MANAGED_BY_CAUSEWAY,
+    LABEL_SYNCED, MANAGED_BY_CAUSEWAY,
 };
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use crate::naming::mcs_slice_name;
+
+/// Label selector of the MCS EndpointSlices no causeway wrote (hand-made copies such as the
+/// seed's `edit-meta.py` output): labelled with a service name, without the sync's label and not
+/// `managed-by` causeway (which `causeway import-slices` sets).
+pub const FOREIGN_SLICE_SELECTOR: &str = "multicluster.kubernetes.io/service-name,!causeway.multicluster.x-k8s.io/synced,endpointslice.kubernetes.io/managed-by!=causeway.multicluster.x-k8s.io";
+
+/// Whether causeway wrote `slice`: the sync ([`LABEL_SYNCED`]) or `causeway import-slices`
+/// (`managed-by` causeway). Anything else feeding an import is a copy the user made.
+pub fn written_by_causeway(slice: &EndpointSlice) -> bool {
+    let labels = slice.metadata.labels.as_ref();
+    let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
+    label(LABEL_SYNCED).is_some() || label(LABEL_MANAGED_BY) == Some(MANAGED_BY_CAUSEWAY)
+}
 
 /// Where an MCS slice goes and what it belongs to.
 #[derive(Clone, Debug)]
@@ -81,7 +94,60 @@ mod tests {
     use k8s_openapi::api::core::v1::ObjectReference;
     use k8s_openapi::api::discovery::v1::{EndpointConditions, EndpointPort};
 
+    use causeway_api::names::MANAGED_BY_K8S;
+
     use super::*;
+
+    #[test]
+    fn the_foreign_selector_names_the_labels_written_by_causeway_checks() {
+        for needle in [
+            LABEL_SERVICE_NAME,
+            &format!("!{LABEL_SYNCED}"),
+            &format!("{LABEL_MANAGED_BY}!={MANAGED_BY_CAUSEWAY}"),
+        ] {
+            assert!(
+                FOREIGN_SLICE_SELECTOR.split(',').any(|t| t == needle),
+                "{needle}"
+            );
+        }
+        let with = |labels: &[(&str, &str)]| EndpointSlice {
+            metadata: ObjectMeta {
+                labels: Some(
+                    labels
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                        .collect(),
+                ),
+                ..ObjectMeta::default()
+            },
+            ..EndpointSlice::default()
+        };
+        // (labels, written by causeway)
+        let table: [(&[(&str, &str)], bool); 4] = [
+            (&[(LABEL_SERVICE_NAME, "serve")], false),
+            (
+                &[
+                    (LABEL_SERVICE_NAME, "serve"),
+                    (LABEL_MANAGED_BY, MANAGED_BY_K8S),
+                ],
+                false,
+            ),
+            (
+                &[
+                    (LABEL_SERVICE_NAME, "serve"),
+                    (LABEL_MANAGED_BY, MANAGED_BY_CAUSEWAY),
+                ],
+                true,
+            ),
+            (
+                &[(LABEL_SERVICE_NAME, "serve"), (LABEL_SYNCED, "true")],
+                true,
+            ),
+        ];
+        for (labels, want) in table {
+            assert_eq!(written_by_causeway(&with(labels)), want, "{labels:?}");
+        }
+    }
 
     #[test]
     fn carries_endpoints_and_drops_remote_references() {

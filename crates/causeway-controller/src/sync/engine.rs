@@ -18,7 +18,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use tokio::sync::{Notify, watch};
 
 use super::cluster::ClusterWatch;
-use super::events::{report_exclusions, report_member_failures};
+use super::events::{report_exclusions, report_member_failures, report_notices};
 use super::failure::Reason;
 use super::local::Local;
 use super::member_conditions::{self, FailingView, MemberState};
@@ -26,6 +26,7 @@ use super::member_status::{MemberInput, MemberStatus};
 use super::membership::{self, Candidate, Clusterset, Exclusion};
 use super::memo::{Key, Memo};
 use super::peers::{Peer, Peers};
+use super::plan::notices::Notice;
 use super::plan::{self, Inputs, Member, Standing, SyncPlan};
 use super::{execute, identity, members};
 use crate::metrics::Metrics;
@@ -54,13 +55,11 @@ pub async fn run(
     metrics: Metrics,
 ) {
     let notify = Arc::new(Notify::new());
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "causeway-controller".into(),
-            instance: std::env::var("POD_NAME").ok(),
-        },
-    );
+    let event_source = Reporter {
+        controller: "causeway-controller".into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let recorder = Recorder::new(client.clone(), event_source.clone());
     let local = Local::start(&client, settings.namespace.as_deref(), &notify);
     let mut local_id = None;
     let mut peers = Peers::new(settings.namespace.clone(), notify.clone());
@@ -73,6 +72,7 @@ pub async fn run(
     let mut reported: HashSet<(String, String, Reason)> = HashSet::new();
     let mut last_membership = Clusterset::Unknown;
     let mut reported_exclusions: HashSet<(String, &'static str)> = HashSet::new();
+    let mut reported_notices: HashMap<(Key, &'static str), String> = HashMap::new();
     let mut memo = Memo::default();
     let writer = Writer::new(
         client.clone(),
@@ -196,12 +196,16 @@ pub async fn run(
         }
         let started = Instant::now();
         let writer = writer.session();
-        let errors = pass(&writer, &metrics, id, &local, &clusters, started, &mut memo).await;
-        if !writer.leads() {
+        let (errors, notices) =
+            pass(&writer, &metrics, id, &local, &clusters, started, &mut memo).await;
+        if writer.leads() {
+            report_notices(&client, &event_source, &notices, &mut reported_notices).await;
+        } else {
             // Lost the Lease during the pass: the writes still queued were dropped, and what
             // failed is the new leader's to write.
             tracing::info!(pass = ?started.elapsed(), "leadership lost during a sync pass; standing by");
             failed_passes = 0;
+            reported_notices.clear();
             continue;
         }
         metrics.sync_passes.inc();
@@ -299,7 +303,7 @@ fn member_state<'a>(
 }
 
 /// One pass: gathers the inputs, plans, and writes the plan through `writer`; returns the number
-/// of failed (or refused) writes.
+/// of failed (or refused) writes and the plan's notices.
 async fn pass(
     writer: &Writer,
     metrics: &Metrics,
@@ -308,7 +312,7 @@ async fn pass(
     clusters: &[(&ClusterWatch, Standing)],
     started: Instant,
     memo: &mut Memo,
-) -> usize {
+) -> (usize, Vec<Notice>) {
     let members: Vec<Member<'_>> = clusters
         .iter()
         .map(|(c, standing)| Member {
@@ -326,6 +330,7 @@ async fn pass(
         members: &members,
         imports: &local.imports,
         slices: &local.slices,
+        foreign_slices: &local.foreign_slices,
         namespaces: &local.namespaces,
         now: Time(k8s_openapi::jiff::Timestamp::now()),
     };
@@ -337,7 +342,8 @@ async fn pass(
     for (c, _) in clusters {
         c.changes.drop_before(started);
     }
-    errors + execute::imports(writer, planned.delete_imports).await
+    errors += execute::imports(writer, planned.delete_imports).await;
+    (errors, planned.notices)
 }
 
 /// When the member slice changes that each planned MCS slice carries reached this controller:

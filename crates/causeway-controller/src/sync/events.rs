@@ -1,19 +1,31 @@
 //! The sync's Warning Events on peer Secrets: `MemberUnavailable` while connecting to a member
-//! fails, `MemberExcluded` while it takes no part in the clusterset.
+//! fails, `MemberExcluded` while it takes no part in the clusterset; and on ServiceImports the
+//! plan's notices: `ImportNotManaged` (an import the sync did not write while members export
+//! the service) and `ForeignEndpointSlices` (slices no causeway wrote feed one of the sync's
+//! imports).
 //!
 //! Data flow: each loop of the engine (leader only) passes the current failures and exclusions;
 //! an Event is published once per Secret (version) and reason while it lasts, and the memory of
 //! what was reported forgets what no longer holds, so a recurrence is reported again.
 
+use std::collections::HashMap;
 use std::collections::HashSet;
 
+use causeway_api::ServiceImport;
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, EventType, Recorder};
+use k8s_openapi::api::events::v1::Event as K8sEvent;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
+use kube::Resource as _;
+use kube::api::{Api, PostParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
 use super::failure::{MemberFailure, Reason};
 use super::members;
 use super::membership::Exclusion;
+use super::memo::Key;
 use super::peers::Peers;
+use super::plan::notices::Notice;
 
 /// One Warning Event per peer Secret version and failure reason while connecting fails.
 pub(crate) async fn report_member_failures(
@@ -108,5 +120,83 @@ async fn warn_on_secret(
     };
     if let Err(e) = recorder.publish(&ev, &reference).await {
         tracing::warn!(error = %e, "failed to publish an event");
+    }
+}
+
+/// One Warning Event per notice on its ServiceImport, again only when what it says changes (other
+/// exporters, other slices, a recreated import); what no longer holds is forgotten, so a
+/// recurrence is reported again. Each is a new Event object: the [`Recorder`] folds Events of one
+/// reason about one object into a series that keeps the first note, which would hide the change.
+pub(crate) async fn report_notices(
+    client: &kube::Client,
+    source: &Reporter,
+    notices: &[Notice],
+    reported: &mut HashMap<(Key, &'static str), String>,
+) {
+    let current: HashMap<(Key, &'static str), (String, &Notice)> = notices
+        .iter()
+        .map(|n| ((n.key().clone(), n.reason()), (digest(n), n)))
+        .collect();
+    reported.retain(|k, _| current.contains_key(k));
+    for (k, (digest, notice)) in current {
+        if reported.get(&k) == Some(&digest) {
+            continue;
+        }
+        let ((ns, name), uid) = match notice {
+            Notice::UnmanagedImport { key, uid, .. } | Notice::ForeignSlices { key, uid, .. } => {
+                (key, uid)
+            }
+        };
+        let note = notice.message();
+        tracing::warn!(namespace = %ns, name = %name, reason = notice.reason(), note = %note, "service import notice");
+        let now = Timestamp::now();
+        let event = K8sEvent {
+            metadata: ObjectMeta {
+                namespace: Some(ns.clone()),
+                name: Some(format!("{name}.{:x}", now.as_nanosecond())),
+                ..ObjectMeta::default()
+            },
+            action: Some("Sync".into()),
+            reason: Some(notice.reason().into()),
+            note: Some(note),
+            type_: Some("Warning".into()),
+            event_time: Some(MicroTime(now)),
+            regarding: Some(ObjectReference {
+                api_version: Some(ServiceImport::api_version(&()).into_owned()),
+                kind: Some(ServiceImport::kind(&()).into_owned()),
+                name: Some(name.clone()),
+                namespace: Some(ns.clone()),
+                uid: Some(uid.clone()),
+                ..ObjectReference::default()
+            }),
+            reporting_controller: Some(source.controller.clone()),
+            reporting_instance: Some(
+                source
+                    .instance
+                    .clone()
+                    .unwrap_or_else(|| source.controller.clone()),
+            ),
+            ..K8sEvent::default()
+        };
+        match Api::<K8sEvent>::namespaced(client.clone(), ns)
+            .create(&PostParams::default(), &event)
+            .await
+        {
+            Ok(_) => {
+                reported.insert(k, digest);
+            }
+            Err(e) => tracing::warn!(
+                error = &e as &dyn std::error::Error,
+                "failed to publish an event"
+            ),
+        }
+    }
+}
+
+/// What a notice says, to tell a change from a repetition.
+fn digest(notice: &Notice) -> String {
+    match notice {
+        Notice::UnmanagedImport { uid, exporters, .. } => format!("{uid}:{}", exporters.join(",")),
+        Notice::ForeignSlices { uid, slices, .. } => format!("{uid}:{}", slices.join(",")),
     }
 }

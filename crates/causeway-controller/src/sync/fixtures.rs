@@ -78,6 +78,8 @@ pub struct World {
     pub imports: Cache<ServiceImport>,
     /// This cluster's MCS slices.
     pub slices: Cache<EndpointSlice>,
+    /// This cluster's MCS slices no causeway wrote.
+    pub foreign_slices: Cache<EndpointSlice>,
     /// This cluster's namespaces.
     pub namespaces: Cache<PartialObjectMeta<Namespace>>,
     /// The memo kept across passes, as the engine keeps it.
@@ -104,6 +106,7 @@ impl World {
             health: vec![(Standing::Live, true, true); n],
             imports: Cache::default(),
             slices: Cache::default(),
+            foreign_slices: Cache::default(),
             namespaces: Cache::default(),
             memo: Memo::default(),
             rv: 100,
@@ -227,6 +230,7 @@ impl World {
             members: &members,
             imports: &self.imports.store,
             slices: &self.slices.store,
+            foreign_slices: &self.foreign_slices.store,
             namespaces: &self.namespaces.store,
             now: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
         };

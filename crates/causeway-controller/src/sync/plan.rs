@@ -10,6 +10,10 @@
 //! and lists the slices and imports the sync made that nothing wants any more. The engine hands
 //! the [`SyncPlan`] to `sync::execute`, which writes it through the leader-gated writer.
 //!
+//! The sync deletes only what it wrote: an import without its label is the user's and never
+//! written ([`service`]); [`notices`] names it, and slices no causeway wrote that feed one of the
+//! sync's imports, for the engine's Warning Events.
+//!
 //! Nothing is deleted on partial information: a held member (failing within `--peer-grace`, or
 //! not synced yet) keeps its slices and the imports it is known to export ([`super::hold`]).
 //!
@@ -18,6 +22,7 @@
 //! `causeway-core`; it calls no API.
 
 pub mod matches;
+pub mod notices;
 pub mod service;
 pub mod stale;
 
@@ -119,6 +124,9 @@ pub struct Inputs<'a> {
     pub imports: &'a Store<ServiceImport>,
     /// This cluster's MCS slices (those labelled as the sync's).
     pub slices: &'a Store<EndpointSlice>,
+    /// This cluster's MCS slices no causeway wrote
+    /// (`causeway_core::mcs_slice::FOREIGN_SLICE_SELECTOR`).
+    pub foreign_slices: &'a Store<EndpointSlice>,
     /// This cluster's namespaces.
     pub namespaces: &'a Store<PartialObjectMeta<Namespace>>,
     /// The time new conditions get as `lastTransitionTime`.
@@ -196,6 +204,8 @@ pub struct SyncPlan {
     pub apply_slices: Vec<SliceApply>,
     /// ServiceImports the sync made that no member exports any more.
     pub delete_imports: Vec<Key>,
+    /// What the user should know about imports the sync leaves alone (Events, no writes).
+    pub notices: Vec<notices::Notice>,
 }
 
 impl SyncPlan {
@@ -279,6 +289,7 @@ pub fn plan(inputs: &Inputs<'_>, memo: &mut Memo) -> SyncPlan {
         .map(Member::held_exports)
         .collect();
     out.delete_imports = stale::imports(inputs.imports, &wanted, &held_exports);
+    out.notices = notices::notices(inputs, &usable);
     out
 }
 

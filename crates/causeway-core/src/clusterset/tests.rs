@@ -213,3 +213,74 @@ fn a_headless_service_without_ports_is_served_by_every_exporter() {
     assert_eq!(import.served_ports.keys().collect::<Vec<_>>(), ["c1"]);
     assert_eq!(r.conflicts.reasons, [conflict::PORT]);
 }
+
+/// One export in a table row: headless, families.
+type Side<'a> = (bool, &'a [&'a str]);
+
+#[test]
+fn a_headless_export_conflicts_on_families_only_when_it_has_none_of_the_imports() {
+    let fam = |f: &[&str]| f.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
+    let with = |headless: bool, families: &[&str]| {
+        let mut s = svc(vec![port("", 80)]);
+        s.headless = headless;
+        s.ip_families = fam(families);
+        s
+    };
+    let v4 = ["IPv4"].as_slice();
+    let v6 = ["IPv6"].as_slice();
+    let dual = ["IPv4", "IPv6"].as_slice();
+    // (oldest: headless, families), (newer: headless, families) -> reasons, import families
+    let table: [(Side<'_>, Side<'_>, &str, &[&str]); 8] = [
+        // A selector-less headless Service gets both families even in a single-stack cluster:
+        // next to a ClusterIP Service that is a type conflict only.
+        ((false, v4), (true, dual), "TypeConflict", v4),
+        ((true, dual), (false, v4), "TypeConflict", dual),
+        // A headless export with none of the import's families leaves backends unreachable.
+        ((false, v4), (true, v6), "TypeConflict,IPFamilyConflict", v4),
+        ((true, v6), (false, v4), "TypeConflict,IPFamilyConflict", v6),
+        // Headless with headless: their families overlap, no conflict; intersection kept.
+        ((true, dual), (true, v4), "NoConflicts", v4),
+        ((true, v4), (true, v6), "IPFamilyConflict", v4),
+        // ClusterSetIP with ClusterSetIP: any difference is a VIP family conflict, as before.
+        ((false, dual), (false, v4), "IPFamilyConflict", v4),
+        ((false, v4), (false, v4), "NoConflicts", v4),
+    ];
+    for ((h1, f1), (h2, f2), reason, families) in table {
+        let r = resolve(&[
+            export("c1", 1, Some(with(h1, f1))),
+            export("c2", 2, Some(with(h2, f2))),
+        ]);
+        let case = format!("{h1} {f1:?} / {h2} {f2:?}");
+        assert_eq!(
+            r.conflicts.reason(),
+            reason,
+            "{case}: {}",
+            r.conflicts.message
+        );
+        assert_eq!(r.import.unwrap().ip_families, fam(families), "{case}");
+    }
+}
+
+#[test]
+fn a_headless_imports_families_are_its_endpoints_address_types() {
+    let fam = |f: &[&str]| f.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
+    // (resolved families, slices' address types) -> families
+    let table: [(&[&str], &[&str], &[&str]); 5] = [
+        (&["IPv4", "IPv6"], &["IPv4"], &["IPv4"]),
+        (
+            &["IPv6", "IPv4"],
+            &["IPv4", "IPv6", "IPv4"],
+            &["IPv6", "IPv4"],
+        ),
+        (&["IPv4", "IPv6"], &[], &["IPv4", "IPv6"]),
+        (&["IPv4"], &["IPv6"], &["IPv6"]),
+        (&["IPv4"], &["FQDN"], &["IPv4"]),
+    ];
+    for (families, types, want) in table {
+        assert_eq!(
+            endpoint_families(&fam(families), types.iter().copied()),
+            fam(want),
+            "{families:?} {types:?}"
+        );
+    }
+}

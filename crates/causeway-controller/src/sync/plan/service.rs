@@ -7,15 +7,16 @@
 //! every member), and compares the result with the live objects: the local export's conditions
 //! ([`export_conditions`]), the import's spec ([`super::matches::import_matches`]) and
 //! `status.clusters`. Desired slices are built only once the import exists, because they name it
-//! as their owner; a held member's slices are left as they are.
+//! as their owner; a held member's slices are left as they are. An import the sync did not write
+//! (no [`LABEL_SYNCED`]) is the user's and gets no write at all.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use causeway_api::names::{LABEL_SYNCED, condition};
-use causeway_api::{Condition, ServiceExport};
+use causeway_api::{Condition, ServiceExport, ServiceImport};
 use causeway_core::clusterset::convert::{cluster_slices, export_view};
-use causeway_core::clusterset::{ExportView, Resolution, Validity, resolve};
+use causeway_core::clusterset::{ExportView, Resolution, Validity, endpoint_families, resolve};
 use causeway_core::conditions::{self, DesiredCondition};
 use causeway_core::derived::owner_reference;
 use causeway_core::mcs_slice::SliceTarget;
@@ -90,7 +91,21 @@ impl Context<'_> {
                 Some(export_view(m.id, &export, service.as_deref()))
             })
             .collect();
-        let resolution = resolve(&views);
+        let mut resolution = resolve(&views);
+        if let Some(import) = resolution.import.as_mut()
+            && import.headless
+        {
+            // No VIP: its families are those of its endpoints.
+            let types: Vec<&str> = self
+                .usable
+                .iter()
+                .zip(self.sources)
+                .filter(|((_, m), _)| import.clusters.iter().any(|c| c == m.id))
+                .flat_map(|(_, by_service)| by_service.get(key).into_iter().flatten())
+                .map(|s| s.address_type.as_str())
+                .collect();
+            import.ip_families = endpoint_families(&import.ip_families, types);
+        }
         if let Some(local_export) = inputs
             .members
             .first()
@@ -112,8 +127,14 @@ impl Context<'_> {
         if inputs.namespaces.get(&ObjectRef::new(ns)).is_none() {
             return out;
         }
-        out.outcome.import = true;
         let current = inputs.imports.get(&ObjectRef::new(name).within(ns));
+        if current.as_deref().is_some_and(|c| !synced(c)) {
+            // An import the sync did not write (the manual path: a hand-made import fed by
+            // `causeway import-slices`) is the user's: never adopted, never deleted, its spec,
+            // status and slices left as they are ([`super::notices`] reports it).
+            return out;
+        }
+        out.outcome.import = true;
         if current
             .as_deref()
             .is_none_or(|c| !import_matches(c, import))
@@ -262,4 +283,9 @@ fn desired_export_conditions(
         )
     };
     [valid, ready, conflict]
+}
+
+/// Whether the sync wrote `import` (it carries [`LABEL_SYNCED`]`=true`).
+pub fn synced(import: &ServiceImport) -> bool {
+    import.labels().get(LABEL_SYNCED).map(String::as_str) == Some("true")
 }

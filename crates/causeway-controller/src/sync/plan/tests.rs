@@ -336,3 +336,125 @@ fn a_failed_service_is_planned_again() {
     let again = w.plan();
     assert_eq!(again.services[0].writes, plan.services[0].writes);
 }
+
+/// A ServiceImport `ns/name` made by hand (the README's manual path), without the sync's label.
+fn hand_made_import(name: &str) -> ServiceImport {
+    let mut m = meta("ns", name, 7);
+    m.uid = Some("uid-user".into());
+    ServiceImport {
+        metadata: m,
+        spec: causeway_api::ServiceImportSpec {
+            ips: Some(vec!["10.96.0.50".into()]),
+            ..causeway_api::ServiceImportSpec::default()
+        },
+        status: None,
+    }
+}
+
+#[test]
+fn a_hand_made_import_is_never_adopted_and_outlives_the_export() {
+    let mut w = World::new(2);
+    w.imports.put(hand_made_import("legacy"));
+    w.export(1, "legacy", 1000, 80, "10.44.1.5");
+    let plan = w.plan();
+    assert_eq!(
+        writes(&plan),
+        0,
+        "nothing of the user's import is written: {plan:?}"
+    );
+    assert_eq!(
+        plan.notices,
+        vec![notices::Notice::UnmanagedImport {
+            key: ("ns".into(), "legacy".into()),
+            uid: "uid-user".into(),
+            exporters: vec!["c2".into()],
+        }]
+    );
+    let message = plan.notices[0].message();
+    for said in [
+        "cluster(s) c2 now export ns/legacy",
+        "kubectl delete serviceimport -n ns legacy",
+    ] {
+        assert!(message.contains(said), "{said} in {message}");
+    }
+    assert_eq!(w.converge(), 0);
+    let import = w.import("legacy").unwrap();
+    assert_eq!(import.labels().get(LABEL_SYNCED), None, "not adopted");
+    assert_eq!(import.metadata.resource_version.as_deref(), Some("7"));
+
+    w.unexport(1, "legacy");
+    let plan = w.plan();
+    assert!(plan.delete_imports.is_empty(), "{plan:?}");
+    assert!(plan.notices.is_empty(), "no export, nothing to say");
+    assert_eq!(w.converge(), 0);
+    assert_eq!(
+        w.import("legacy").unwrap().spec.ips,
+        Some(vec!["10.96.0.50".into()])
+    );
+
+    // Deleting the hand-made import hands the service to the sync.
+    w.export(1, "legacy", 1000, 80, "10.44.1.5");
+    w.imports.remove("ns", "legacy");
+    assert!(w.converge() > 0);
+    let import = w.import("legacy").unwrap();
+    assert_eq!(
+        import.labels().get(LABEL_SYNCED).map(String::as_str),
+        Some("true")
+    );
+    assert!(w.plan().notices.is_empty());
+}
+
+#[test]
+fn slices_no_causeway_wrote_behind_the_syncs_import_are_named_never_deleted() {
+    use causeway_api::names::{LABEL_MANAGED_BY, LABEL_SERVICE_NAME, MANAGED_BY_CAUSEWAY};
+    let mut w = World::new(2);
+    w.export(1, "serve", 1000, 80, "10.44.1.5");
+    w.export(1, "other", 1000, 80, "10.44.1.6");
+    assert!(w.converge() > 0);
+    let slice = |name: &str, service: &str, managed_by: Option<&str>| {
+        let mut m = meta("ns", name, 9);
+        let labels = m.labels.get_or_insert_default();
+        labels.insert(LABEL_SERVICE_NAME.into(), service.into());
+        if let Some(by) = managed_by {
+            labels.insert(LABEL_MANAGED_BY.into(), by.into());
+        }
+        EndpointSlice {
+            metadata: m,
+            address_type: "IPv4".into(),
+            ..EndpointSlice::default()
+        }
+    };
+    // The seed's edit-meta.py copies, and `causeway import-slices` output (causeway's).
+    w.foreign_slices
+        .put(slice("imported-serve-x7v4m", "serve", None));
+    w.foreign_slices
+        .put(slice("imported-serve-b2k9q", "serve", Some("someone-else")));
+    w.foreign_slices
+        .put(slice("serve-c9-abc", "serve", Some(MANAGED_BY_CAUSEWAY)));
+    w.foreign_slices
+        .put(slice("imported-gone-aaaaa", "gone", None));
+    let plan = w.plan();
+    assert_eq!(
+        writes(&plan),
+        0,
+        "nothing is deleted for the user: {plan:?}"
+    );
+    assert_eq!(
+        plan.notices,
+        vec![notices::Notice::ForeignSlices {
+            key: ("ns".into(), "serve".into()),
+            uid: "uid-serve".into(),
+            slices: vec!["imported-serve-b2k9q".into(), "imported-serve-x7v4m".into()],
+        }]
+    );
+    let message = plan.notices[0].message();
+    assert!(
+        message.contains(
+            "kubectl delete endpointslice -n ns imported-serve-b2k9q imported-serve-x7v4m"
+        ),
+        "{message}"
+    );
+    w.foreign_slices.remove("ns", "imported-serve-x7v4m");
+    w.foreign_slices.remove("ns", "imported-serve-b2k9q");
+    assert!(w.plan().notices.is_empty());
+}
