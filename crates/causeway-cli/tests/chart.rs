@@ -1,6 +1,6 @@
 //! The Helm chart (charts/causeway) with the helm that tools/helm/build.sh builds from the Go
 //! module proxy (cached): `helm lint --strict` is clean with the default values and with
-//! `ci/full-values.yaml`; both render; a misspelt or ill-typed value is refused with a message
+//! `ci/full-values.yaml`; both render, for Kubernetes 1.21 (the old cluster) too; a misspelt or ill-typed value is refused with a message
 //! naming it; the defaults are the least-privilege install the issue asks for (no netpeer, no
 //! peer-side RBAC); NOTES.txt carries the CoreDNS stub zone of deploy/dns/coredns.md for RKE1
 //! and RKE2; deploy/ is exactly what tools/helm/render-deploy.sh renders from the chart (no
@@ -138,6 +138,27 @@ fn helm_lint_is_clean_with_default_and_full_values() {
             );
         }
     }
+}
+
+#[test]
+fn kubernetes_1_21_is_covered_and_1_20_refused() {
+    let full = full_values();
+    for version in ["1.21.0", "v1.21.14-rancher1", "v1.36.3+rke2r1"] {
+        template(
+            &chart(),
+            "causeway-system",
+            &["--kube-version", version, "-f", full.to_str().unwrap()],
+        );
+    }
+    let out = run_helm(&[
+        "template",
+        "causeway",
+        chart().to_str().unwrap(),
+        "--kube-version",
+        "1.20.15",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kubeVersion"));
 }
 
 #[test]
