@@ -15,8 +15,15 @@ lint:
 	$(CARGO) clippy -p causeway-cli --no-default-features -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 
+# The CRDs into the chart (charts/causeway/crds/), then deploy/ re-rendered from the chart.
 crds: build
-	./target/debug/causeway crds > deploy/crds/causeway-crds.yaml
+	./target/debug/causeway crds > charts/causeway/crds/causeway-crds.yaml
+	bash tools/helm/render-deploy.sh
+
+# deploy/ from the chart (helm template; crates/causeway-cli/tests/chart.rs fails on drift).
+.PHONY: deploy
+deploy:
+	bash tools/helm/render-deploy.sh
 
 # causeway's images and the lab's workload images (pause, serve, CoreDNS), built with buildah into
 # target/images/ (README.md, "Images"); `causeway-lab up` imports them into every node.

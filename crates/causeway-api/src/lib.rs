@@ -6,7 +6,7 @@
 //! module, so `v1alpha1` and `v1beta1` carry identical schemas (causeway's own kind has only
 //! `v1alpha1`); [`crds`] merges the versions into the
 //! `apiextensions.k8s.io/v1` CustomResourceDefinitions that `causeway crds` prints and that are
-//! committed under `deploy/crds/`. Every other crate reads and writes these types only.
+//! committed under `charts/causeway/crds/` (and rendered to `deploy/crds/`). Every other crate reads and writes these types only.
 
 pub mod cluster_property;
 pub mod clusterset_member;

@@ -94,7 +94,7 @@ impl ImportSlicesCommand {
         };
         if client.is_some() && import.is_none() {
             eprintln!(
-                "import-slices: warning: ServiceImport {namespace}/{name} does not exist in the target cluster: the slices are applied without an owner and are not routed until it exists (kubectl apply -f deploy/demo/serviceimport.yaml)"
+                "import-slices: warning: ServiceImport {namespace}/{name} does not exist in the target cluster: the slices are applied without an owner and are not routed until it exists (kubectl apply -f examples/demo/serviceimport.yaml)"
             );
         }
         let headless = import

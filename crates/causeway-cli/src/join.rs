@@ -4,7 +4,8 @@
 //! cluster is in another clusterset (§7.3). Then it creates ClusterProperty `clusterset.k8s.io`
 //! in both clusters where absent (the controller syncs only peers of its own clusterset). In the
 //! peer it creates a ServiceAccount (in `--members-namespace`) bound by a ClusterRoleBinding of
-//! its own to the read-only ClusterRole of deploy/controller/peer-reader.yaml and gets a token
+//! its own to the read-only ClusterRole of deploy/controller/peer-reader.yaml (rendered from
+//! charts/causeway/templates/controller/peer-reader.yaml) and gets a token
 //! ([`reader`]: joins into different members namespaces compose, and the current token is kept
 //! while it is good, so a repeated join changes nothing); in this cluster it stores a kubeconfig
 //! with that token in a labelled Secret, which the controller picks up. `--both` also lets the
@@ -279,8 +280,11 @@ async fn link(reader: &Side, source: &Side, ns: &str, token_seconds: i64) -> any
             .with_context(|| format!("failed to create namespace {ns} in cluster {}", side.id))?;
     }
     // In the source: the read-only role, a ServiceAccount for the reader, its binding, a token.
-    let role: ClusterRole = serde_saphyr::from_str(PEER_READER)
+    let mut role: ClusterRole = serde_saphyr::from_str(PEER_READER)
         .context("deploy/controller/peer-reader.yaml is not a ClusterRole")?;
+    // deploy/ is rendered from the Helm chart: its labels name a Helm release, which this
+    // ClusterRole, applied by join, is not part of (a chart-installed one keeps its own labels).
+    role.metadata.labels = None;
     let role_name = role.metadata.name.clone().unwrap_or_default();
     Api::<ClusterRole>::all(source.client.clone())
         .patch(&role_name, &apply, &Patch::Apply(&role))

@@ -2,10 +2,10 @@ use super::*;
 
 #[test]
 fn committed_crds_match_the_types() {
-    let committed = include_str!("../../../../deploy/crds/causeway-crds.yaml");
+    let committed = include_str!("../../../../charts/causeway/crds/causeway-crds.yaml");
     assert!(
         committed == crds_yaml(),
-        "deploy/crds/causeway-crds.yaml is stale: run `cargo run -p causeway-cli -- crds > deploy/crds/causeway-crds.yaml`"
+        "charts/causeway/crds/causeway-crds.yaml is stale: run `make crds` (causeway crds into the chart, then tools/helm/render-deploy.sh for deploy/crds/)"
     );
 }
 
