@@ -153,6 +153,10 @@ fn build(pod: &Pod) -> Result<()> {
             "up",
         ],
     )?;
+    // The node may still hold a neighbour entry for this address from an earlier pod (addresses
+    // are reused, lowest first): packets would go to that pod's MAC until the entry expires
+    // (seconds of silence). Forget it, so the first packet asks for the new pod's MAC.
+    forget_neighbour(pod);
     let cidr = format!("{}/{}", pod.ip, pod.node.pod_prefix);
     run("ip", &["-n", ns, "addr", "add", &cidr, "dev", "eth0"])?;
     run("ip", &["-n", ns, "link", "set", "eth0", "up"])?;
@@ -169,6 +173,14 @@ fn build(pod: &Pod) -> Result<()> {
         ],
     )?;
     Ok(())
+}
+
+fn forget_neighbour(pod: &Pod) {
+    let ip = pod.ip.to_string();
+    let _ = run(
+        "ip",
+        &["-n", &pod.node.netns, "neigh", "del", &ip, "dev", "cni0"],
+    );
 }
 
 /// Starts `bin args…` inside the pod (`ip netns exec`), detached and recorded as
@@ -207,6 +219,7 @@ pub fn delete(paths: &LabPaths, pod: &Pod) -> Result<()> {
         "ip",
         &["-n", &pod.node.netns, "link", "del", &pod.node_veth],
     );
+    forget_neighbour(pod);
     if netns::exists(&pod.netns) {
         run("ip", &["netns", "del", &pod.netns])?;
     }

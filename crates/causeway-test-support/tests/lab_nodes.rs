@@ -207,13 +207,13 @@ async fn kube_proxy_serves_a_cluster_ip_on_one_node_and_across_nodes() {
             let client = TestPod::create(&lab.paths, &node(&lab, client_node), "cli");
             let echo = EchoServer::start(&server.netns, server.ip, 8080);
             assert_eq!(echo.addr.port(), 8080);
-            // Pod to pod first: same node over cni0, or across nodes over flannel.1.
-            let seen = probe_async(&client.netns, echo.addr).await;
-            assert_eq!(
-                seen,
-                Ok(client.ip.to_string()),
-                "cluster {cluster} pod → pod"
-            );
+            // Pod to pod first: same node over cni0, or across nodes over flannel.1. A probe gives
+            // up after 1 s, when TCP would resend a lost first SYN into a new pod: allow retries.
+            let seen = eventually(10, &format!("cluster {cluster} pod → pod"), || async {
+                probe_async(&client.netns, echo.addr).await.ok()
+            })
+            .await;
+            assert_eq!(seen, client.ip.to_string(), "cluster {cluster} pod → pod");
 
             let t0 = Instant::now();
             let name = format!("echo-{client_node}");
