@@ -1,7 +1,9 @@
 //! Real kubelet nodes: every lab node runs its own containerd and a kubelet, both in the node's
-//! network namespace (entered with `nsenter --net` only: `ip netns exec` would also remount
-//! `/sys` and hide the cgroup mounts, lab-notes §10) and in the node's cgroup ([`crate::cgroup`]),
-//! with every file under the lab directory ([`LabPaths::node_dir`]).
+//! network namespace (entered with `nsenter --net`: `ip netns exec` would also remount `/sys` and
+//! hide the cgroup mounts, lab-notes §10), in a mount namespace of the node's own (so their
+//! mounts stay out of the host's table and the kubelet changes no global kernel setting) and in
+//! the node's cgroup ([`crate::cgroup`]), with every file under the lab directory
+//! ([`LabPaths::node_dir`]).
 //!
 //! Flow per node ([`ensure`]): the node's cgroup → containerd's config ([`containerd`]), the
 //! CNI config ([`cni`]) and the kubelet's ([`kubelet`]) written → containerd started (unless it
@@ -17,6 +19,7 @@ pub mod cni;
 pub mod containerd;
 pub mod kubelet;
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -79,9 +82,52 @@ fn running(paths: &LabPaths, name: &str) -> bool {
         .any(|p| p.name == name && process::alive(p.pid, &p.exe))
 }
 
+/// The kernel settings the kubelet insists on (it writes any that differ, and they are global:
+/// they are not the node's to change), as `/proc/sys` paths and the values it wants.
+pub const KUBELET_SYSCTLS: [(&str, &str); 6] = [
+    ("vm/overcommit_memory", "1"),
+    ("vm/panic_on_oom", "0"),
+    ("kernel/panic", "10"),
+    ("kernel/panic_on_oops", "1"),
+    ("kernel/keys/root_maxkeys", "1000000"),
+    ("kernel/keys/root_maxbytes", "25000000"),
+];
+
+/// The node's own mount namespace, pinned at `<node dir>/mntns`, which containerd and the kubelet
+/// share: their mounts (overlays, volumes, pod network namespaces) stay out of the host's mount
+/// table, and the host's kernel settings the kubelet would change read, inside it only, as the
+/// values it wants (files bind-mounted over `/proc/sys/...`), so it changes none of them.
+/// Created once; `down` unmounts the pin.
+fn ensure_mount_namespace(paths: &LabPaths, node: &NodePlan) -> Result<PathBuf> {
+    let dir = paths.node_dir(&node.name);
+    let pin = dir.join("mntns");
+    if crate::mounts::under(&pin).contains(&pin) {
+        return Ok(pin);
+    }
+    let sysctl_dir = dir.join("sysctl");
+    std::fs::create_dir_all(&sysctl_dir).map_err(Error::io("failed to create", &sysctl_dir))?;
+    std::fs::write(&pin, "").map_err(Error::io("failed to create", &pin))?;
+    let pin_arg = format!("--mount={}", pin.display());
+    run("unshare", &[&pin_arg, "--propagation", "private", "true"])?;
+    let mut script = String::new();
+    for (key, value) in KUBELET_SYSCTLS {
+        let file = sysctl_dir.join(key.replace('/', "."));
+        std::fs::write(&file, format!("{value}\n")).map_err(Error::io("failed to write", &file))?;
+        let _ = write!(
+            script,
+            "mount --bind {} /proc/sys/{key} && ",
+            file.display()
+        );
+    }
+    script.push_str("true");
+    run("nsenter", &[&pin_arg, "sh", "-c", &script])?;
+    Ok(pin)
+}
+
 /// The wrapper every node daemon starts under: into the node's cgroup, then (with `PATH` first
-/// listing `path_first`, where containerd finds its shim) into the node's network namespace.
-fn wrapper(node: &NodePlan, path_first: &Path) -> Vec<String> {
+/// listing `path_first`, where containerd finds its shim) into the node's mount and network
+/// namespaces.
+fn wrapper(node: &NodePlan, mount_ns: &Path, path_first: &Path) -> Vec<String> {
     let host_path =
         std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
     vec![
@@ -92,6 +138,7 @@ fn wrapper(node: &NodePlan, path_first: &Path) -> Vec<String> {
         "env".into(),
         format!("PATH={}:{host_path}", path_first.display()),
         "nsenter".into(),
+        format!("--mount={}", mount_ns.display()),
         format!("--net={}", netns::path(&node.netns).display()),
     ]
 }
@@ -132,7 +179,11 @@ fn ensure_containerd(
         let bin = bins.containerd.join("containerd");
         let started = process::spawn_wrapped(
             &name,
-            &wrapper(node, &bins.containerd),
+            &wrapper(
+                node,
+                &ensure_mount_namespace(paths, node)?,
+                &bins.containerd,
+            ),
             &bin,
             &[format!("--config={}", files.config.display())],
             &paths.log(node.cluster, &name),
@@ -215,7 +266,11 @@ fn ensure_kubelet(
     let bin = bins.kube.join("kubelet");
     let started = process::spawn_wrapped(
         &name,
-        &wrapper(node, &bins.containerd),
+        &wrapper(
+            node,
+            &ensure_mount_namespace(paths, node)?,
+            &bins.containerd,
+        ),
         &bin,
         &kubelet::args(paths, node, &files),
         &paths.log(node.cluster, &name),

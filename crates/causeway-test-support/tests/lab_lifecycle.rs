@@ -211,7 +211,20 @@ async fn down_after_up_leaves_nothing_and_bad_input_is_handled() {
     let paths = LabPaths::from_env();
     // Start from a fresh two-cluster lab (earlier tests may have grown it to three).
     causeway_lab::down::down(&paths).unwrap();
+    let kernel = || -> Vec<String> {
+        causeway_lab::node_runtime::KUBELET_SYSCTLS
+            .iter()
+            .map(|(key, _)| std::fs::read_to_string(format!("/proc/sys/{key}")).unwrap())
+            .collect()
+    };
+    let kernel_before = kernel();
     let running = lab(2).await;
+    assert_eq!(
+        kernel(),
+        kernel_before,
+        "the kubelets changed no host kernel setting ({:?})",
+        causeway_lab::node_runtime::KUBELET_SYSCTLS
+    );
     let pids = process::list(&paths.pid_dir());
     assert_eq!(
         pids.len(),
