@@ -33,6 +33,12 @@ const VERSION: &str = concat!(
     ")"
 );
 
+/// This binary's version and commit, for `causeway_build_info` and the daemons' `starting` line.
+pub(crate) const BUILD: causeway_runtime::BuildInfo = causeway_runtime::BuildInfo {
+    version: env!("CARGO_PKG_VERSION"),
+    commit: env!("CAUSEWAY_COMMIT"),
+};
+
 /// Kubernetes Multi-Cluster Services (KEP-1645): controller, DNS, pod-network peering and tools.
 #[derive(Debug, Parser)]
 #[command(name = "causeway", version = VERSION, about)]
