@@ -18,6 +18,7 @@ macro_rules! cluster_property_version {
             singular = "clusterproperty",
             category = "multicluster",
             status = "ClusterPropertyStatus",
+            doc = "ClusterProperty is a cluster-scoped name/value fact about this cluster (KEP-2149), e.g. `cluster.clusterset.k8s.io` (this cluster's id) and `clusterset.k8s.io` (the clusterset it belongs to).",
             printcolumn = r#"{"name":"value","type":"string","jsonPath":".spec.value"}"#,
             printcolumn = r#"{"name":"age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
             derive = "PartialEq",

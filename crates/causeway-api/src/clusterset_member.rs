@@ -29,6 +29,7 @@ pub const API_VERSION: &str = "causeway.multicluster.x-k8s.io/v1alpha1";
     category = "multicluster",
     namespaced,
     status = "ClusterSetMemberStatus",
+    doc = "ClusterSetMember names a peer cluster of this clusterset by the Secret holding its kubeconfig. causeway's controller watches every member's exports and imports and reports here whether the peer is reachable.",
     printcolumn = r#"{"name":"Cluster","type":"string","description":"The peer's cluster id.","jsonPath":".status.clusterID"}"#,
     printcolumn = r#"{"name":"Reachable","type":"string","jsonPath":".status.conditions[?(@.type==\"Reachable\")].status"}"#,
     printcolumn = r#"{"name":"Stale","type":"string","jsonPath":".status.conditions[?(@.type==\"Stale\")].status"}"#,

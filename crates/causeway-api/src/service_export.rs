@@ -117,7 +117,8 @@ macro_rules! service_export_version {
             use schemars::JsonSchema;
             use serde::{Deserialize, Serialize};
 
-            /// Schema twin of the public spec.
+            /// Optional: what to carry onto the ServiceImport besides the Service itself
+            /// (ports, type and endpoints always come from the Service). Absent means none.
             #[derive(CustomResource, Clone, Debug, Deserialize, Serialize, JsonSchema)]
             #[kube(
                 group = "multicluster.x-k8s.io",
@@ -129,6 +130,10 @@ macro_rules! service_export_version {
                 shortname = "svcexport",
                 namespaced,
                 status = "super::ServiceExportStatus",
+                doc = "ServiceExport exports the Service of the same name and namespace to every cluster of the clusterset. Its conditions say whether the Service can be exported (Valid), whether the export reached the clusterset (Ready) and whether the exports of this service disagree across clusters (Conflict).",
+                printcolumn = r#"{"name":"Valid","type":"string","description":"Whether the Service exists and can be exported (condition Valid).","jsonPath":".status.conditions[?(@.type==\"Valid\")].status"}"#,
+                printcolumn = r#"{"name":"Ready","type":"string","description":"Whether the export reached the clusterset (condition Ready).","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+                printcolumn = r#"{"name":"Conflict","type":"string","description":"Reason of condition Conflict: NoConflicts, or the fields the clusters disagree on.","jsonPath":".status.conditions[?(@.type==\"Conflict\")].reason"}"#,
                 printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
             )]
             pub struct ExportSpecSchema {

@@ -23,8 +23,11 @@ macro_rules! service_import_version {
             shortname = "svcimport",
             namespaced,
             status = "ServiceImportStatus",
+            doc = "ServiceImport is the clusterset view of a service in this cluster: the merged ports, type and VIPs of every cluster's export of the same name and namespace. The mcs-controller writes it; users do not.",
             printcolumn = r#"{"name":"Type","type":"string","description":"The type of this ServiceImport.","jsonPath":".spec.type"}"#,
-            printcolumn = r#"{"name":"IP","type":"string","description":"The VIP for this ServiceImport.","jsonPath":".spec.ips"}"#,
+            printcolumn = r#"{"name":"IP","type":"string","description":"The (first) VIP for this ServiceImport.","jsonPath":".spec.ips[0]"}"#,
+            printcolumn = r#"{"name":"Ready","type":"string","description":"Whether the import is usable in this cluster (condition Ready).","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+            printcolumn = r#"{"name":"First-Cluster","type":"string","priority":1,"description":"The first exporting cluster; .status.clusters lists them all (a printer column cannot count them).","jsonPath":".status.clusters[0].cluster"}"#,
             printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
             derive = "PartialEq",
             derive = "Default"

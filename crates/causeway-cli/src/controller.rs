@@ -8,7 +8,6 @@ use causeway_controller::ControllerArgs;
 use causeway_controller::metrics::Metrics;
 use causeway_runtime::{AdminArgs, ClientArgs, admin, lease, shutdown};
 use clap::Args;
-use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
 /// `causeway controller` flags.
@@ -42,8 +41,8 @@ impl ControllerCommand {
             peer_grace: std::time::Duration::from_secs(peer_grace),
             namespace: namespace.clone(),
         });
+        let mut registry = crate::BUILD.start("controller");
         let client = client.client().await?;
-        let mut registry = Registry::with_prefix("causeway");
         let metrics = Metrics::register(registry.sub_registry_with_prefix("controller"));
         let (ready_tx, ready_rx) = watch::channel(false);
         let addr = admin::serve(admin.admin_addr, Arc::new(registry), ready_rx).await?;

@@ -16,7 +16,6 @@ use causeway_api::names::FIELD_MANAGER_DNS;
 use causeway_dns::{Dns, DnsArgs};
 use causeway_runtime::{AdminArgs, ClientArgs, LeaseArgs, LogArgs, admin, lease, shutdown};
 use clap::Args;
-use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tracing::{Instrument as _, info_span};
 
@@ -51,8 +50,8 @@ impl DnsCommand {
             dns,
             lease,
         } = self;
+        let mut registry = crate::BUILD.start("dns");
         let client = client.client().await?;
-        let mut registry = Registry::with_prefix("causeway");
         let mut dns = Dns::new(dns, registry.sub_registry_with_prefix("dns"))
             .context("failed to configure the DNS server")?;
         let addr = admin::serve(admin.admin_addr, Arc::new(registry), dns.ready()).await?;

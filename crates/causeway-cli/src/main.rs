@@ -17,6 +17,7 @@ mod serve;
 mod status;
 #[cfg(feature = "tools")]
 mod status_dns;
+mod version;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -31,6 +32,12 @@ const VERSION: &str = concat!(
     env!("CAUSEWAY_COMMIT"),
     ")"
 );
+
+/// This binary's version and commit, for `causeway_build_info` and the daemons' `starting` line.
+pub(crate) const BUILD: causeway_runtime::BuildInfo = causeway_runtime::BuildInfo {
+    version: env!("CARGO_PKG_VERSION"),
+    commit: env!("CAUSEWAY_COMMIT"),
+};
 
 /// Kubernetes Multi-Cluster Services (KEP-1645): controller, DNS, pod-network peering and tools.
 #[derive(Debug, Parser)]
@@ -78,6 +85,30 @@ enum Command {
     /// demo workload.
     #[cfg(feature = "tools")]
     Serve(serve::ServeCommand),
+    /// Print this binary's version, git commit and commit date, and the Kubernetes API versions
+    /// it speaks.
+    Version(version::VersionCommand),
+    /// Print a shell completion script for causeway.
+    #[cfg(feature = "tools")]
+    #[command(after_help = "Examples:
+  source <(causeway completion bash)                        # this bash session
+  causeway completion bash > /etc/bash_completion.d/causeway
+  causeway completion zsh > \"${fpath[1]}/_causeway\"         # zsh (compinit enabled)
+  causeway completion fish > ~/.config/fish/completions/causeway.fish")]
+    Completion {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+}
+
+/// Shells `causeway completion` writes scripts for.
+#[cfg(feature = "tools")]
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 fn main() -> ExitCode {
@@ -131,6 +162,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(cmd) => cmd.run().await,
         #[cfg(feature = "tools")]
         Command::Serve(cmd) => cmd.run().await,
+        Command::Version(cmd) => cmd.run(),
+        #[cfg(feature = "tools")]
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            use clap_complete::Shell;
+            let shell = match shell {
+                CompletionShell::Bash => Shell::Bash,
+                CompletionShell::Zsh => Shell::Zsh,
+                CompletionShell::Fish => Shell::Fish,
+            };
+            let mut out = std::io::stdout().lock();
+            clap_complete::generate(shell, &mut Cli::command(), "causeway", &mut out);
+            out.flush()?;
+            Ok(())
+        }
     }
 }
 

@@ -37,7 +37,6 @@ use causeway_runtime::{AdminArgs, ClientArgs, admin, shutdown};
 use clap::{Args, Subcommand};
 use k8s_openapi::api::core::v1::{ConfigMap, Node};
 use kube::api::{Api, ListParams};
-use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
 /// `causeway netpeer` subcommands.
@@ -302,8 +301,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         return out(&plan.to_string());
     }
+    let mut registry = crate::BUILD.start("netpeer");
     let client = peer.client().await?;
-    let mut registry = Registry::with_prefix("causeway");
     let metrics = Metrics::register(registry.sub_registry_with_prefix("netpeer"));
     let (ready_tx, ready_rx) = watch::channel(false);
     let addr = admin::serve(admin_args.admin_addr, Arc::new(registry), ready_rx).await?;

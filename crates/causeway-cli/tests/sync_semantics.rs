@@ -253,6 +253,28 @@ fn condition(export: &ServiceExport, type_: &str) -> Option<(String, String, Str
         .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
+/// The notes of the Events with `reason` about ServiceExport `name`, oldest first.
+async fn export_events(client: &kube::Client, ns: &str, name: &str, reason: &str) -> Vec<String> {
+    let mut events: Vec<_> =
+        Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), ns)
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.reason.as_deref() == Some(reason)
+                    && e.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some("ServiceExport")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+            })
+            .collect();
+    events.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+    events
+        .into_iter()
+        .map(|e| e.note.unwrap_or_default())
+        .collect()
+}
+
 /// Waits until export `name` in `client`'s cluster has a `Conflict` condition with `reason`;
 /// returns its message.
 async fn conflict(client: &kube::Client, ns: &str, name: &str, reason: &str) -> String {
@@ -596,6 +618,36 @@ async fn service_fields(lab: Lab, ns: String) {
             )
             .await;
         }
+    }
+    // Events on the exports, once per change (the passes since, as slices and imports were
+    // written, raised none again): Exported on each, Conflict naming the losing cluster's values.
+    let id2 = cluster_id(&c2).await;
+    for client in [&c1, &c2] {
+        let notes = eventually(20, "the Conflict Event on split-a", || async {
+            let notes = export_events(client, &ns, "split-a", "Conflict").await;
+            (!notes.is_empty()).then_some(notes)
+        })
+        .await;
+        let last = notes.last().unwrap();
+        for named in [
+            format!("sessionAffinity: cluster {id2} has None"),
+            format!("exportedAnnotations: cluster {id2} has 1 annotations"),
+            format!("(cluster {id1})"),
+        ] {
+            assert!(last.contains(&named), "{named} in {last}");
+        }
+        let distinct: BTreeSet<&String> = notes.iter().collect();
+        assert_eq!(distinct.len(), notes.len(), "no Event repeated: {notes:?}");
+        assert_eq!(
+            export_events(client, &ns, "sticky", "Exported").await.len(),
+            1,
+            "one Exported Event on sticky"
+        );
+        assert!(
+            export_events(client, &ns, "sticky", "Conflict")
+                .await
+                .is_empty()
+        );
     }
 }
 

@@ -118,6 +118,10 @@ pub struct Conflicts {
     pub reasons: Vec<&'static str>,
     /// Field-by-field explanation.
     pub message: String,
+    /// Field by field, the clusters that differ from what is used and their values, e.g.
+    /// `type: cluster c2 has Headless` (the condition message only counts them; Events name
+    /// them).
+    pub dissent: String,
 }
 
 impl Conflicts {
@@ -169,20 +173,41 @@ pub fn resolve(exports: &[ExportView]) -> Resolution {
             conflicts: Conflicts {
                 reasons: Vec::new(),
                 message: String::new(),
+                dissent: String::new(),
             },
         };
     };
     let total = valid.len();
     let mut reasons = Vec::new();
     let mut messages = Vec::new();
-    let mut check = |reason: &'static str, field: &str, shown: String, differ: usize| {
+    let mut dissents = Vec::new();
+    let mut check = |reason: &'static str, field: &str, shown: String, dissent: Vec<String>| {
+        let differ = dissent.len();
         if differ > 0 {
             reasons.push(reason);
             messages.push(format!(
                 "{field}: using {shown} from the oldest export (cluster {}); {differ}/{total} clusters differ",
                 winner.cluster
             ));
+            dissents.push(format!("{field}: {}", dissent.join(", ")));
         }
+    };
+    let has = |e: &ExportView, value: String| format!("cluster {} has {value}", e.cluster);
+    let ports_of = |s: &ServiceView| {
+        let mut ports: Vec<String> = s
+            .ports
+            .iter()
+            .map(|p| {
+                let name = if p.name.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}:", p.name)
+                };
+                format!("{name}{}/{}", p.port, p.protocol)
+            })
+            .collect();
+        ports.sort();
+        format!("ports [{}]", ports.join(" "))
     };
 
     // Ports: union by name, then (protocol, port); clashes dropped.
@@ -191,7 +216,8 @@ pub fn resolve(exports: &[ExportView]) -> Resolution {
     let port_differ = valid
         .iter()
         .filter(|(_, s)| s.ports.iter().collect::<BTreeSet<_>>() != merged_set)
-        .count();
+        .map(|(e, s)| has(e, ports_of(s)))
+        .collect();
     check(
         conflict::PORT,
         "ports",
@@ -199,7 +225,22 @@ pub fn resolve(exports: &[ExportView]) -> Resolution {
         port_differ,
     );
 
-    let differ = |f: &dyn Fn(&ServiceView) -> bool| valid.iter().filter(|(_, s)| f(s)).count();
+    // The dissenting clusters, each with its value (`shown` of its own Service).
+    let differ = |f: &dyn Fn(&ServiceView) -> bool, shown: &dyn Fn(&ServiceView) -> String| {
+        valid
+            .iter()
+            .filter(|(_, s)| f(s))
+            .map(|(e, s)| has(e, shown(s)))
+            .collect::<Vec<_>>()
+    };
+    let kind = |s: &ServiceView| {
+        if s.headless {
+            "Headless"
+        } else {
+            "ClusterSetIP"
+        }
+        .to_owned()
+    };
     check(
         conflict::TYPE,
         "type",
@@ -208,13 +249,15 @@ pub fn resolve(exports: &[ExportView]) -> Resolution {
         } else {
             "ClusterSetIP".into()
         },
-        differ(&|s| s.headless != wsvc.headless),
+        differ(&|s| s.headless != wsvc.headless, &kind),
     );
     check(
         conflict::SESSION_AFFINITY,
         "sessionAffinity",
         wsvc.session_affinity.clone(),
-        differ(&|s| s.session_affinity != wsvc.session_affinity),
+        differ(&|s| s.session_affinity != wsvc.session_affinity, &|s| {
+            s.session_affinity.clone()
+        }),
     );
     check(
         conflict::SESSION_AFFINITY_CONFIG,
@@ -223,12 +266,18 @@ pub fn resolve(exports: &[ExportView]) -> Resolution {
             || "no clientIP timeout".into(),
             |t| format!("clientIP.timeoutSeconds {t}"),
         ),
-        differ(&|s| s.affinity_timeout != wsvc.affinity_timeout),
+        differ(&|s| s.affinity_timeout != wsvc.affinity_timeout, &|s| {
+            s.affinity_timeout.map_or_else(
+                || "no clientIP timeout".into(),
+                |t| format!("clientIP.timeoutSeconds {t}"),
+            )
+        }),
     );
     let label_differ = valid
         .iter()
         .filter(|(e, _)| e.labels != winner.labels)
-        .count();
+        .map(|(e, _)| has(e, format!("{} labels", e.labels.len())))
+        .collect();
     check(
         conflict::LABELS,
         "exportedLabels",
@@ -238,7 +287,8 @@ pub fn resolve(exports: &[ExportView]) -> Resolution {
     let annotation_differ = valid
         .iter()
         .filter(|(e, _)| e.annotations != winner.annotations)
-        .count();
+        .map(|(e, _)| has(e, format!("{} annotations", e.annotations.len())))
+        .collect();
     check(
         conflict::ANNOTATIONS,
         "exportedAnnotations",
@@ -251,10 +301,17 @@ pub fn resolve(exports: &[ExportView]) -> Resolution {
         wsvc.internal_traffic_policy
             .clone()
             .unwrap_or_else(|| "Cluster".into()),
-        differ(&|s| {
-            s.internal_traffic_policy.as_deref().unwrap_or("Cluster")
-                != wsvc.internal_traffic_policy.as_deref().unwrap_or("Cluster")
-        }),
+        differ(
+            &|s| {
+                s.internal_traffic_policy.as_deref().unwrap_or("Cluster")
+                    != wsvc.internal_traffic_policy.as_deref().unwrap_or("Cluster")
+            },
+            &|s| {
+                s.internal_traffic_policy
+                    .clone()
+                    .unwrap_or_else(|| "Cluster".into())
+            },
+        ),
     );
     check(
         conflict::TRAFFIC_DISTRIBUTION,
@@ -262,7 +319,14 @@ pub fn resolve(exports: &[ExportView]) -> Resolution {
         wsvc.traffic_distribution
             .clone()
             .unwrap_or_else(|| "(unset)".into()),
-        differ(&|s| s.traffic_distribution != wsvc.traffic_distribution),
+        differ(
+            &|s| s.traffic_distribution != wsvc.traffic_distribution,
+            &|s| {
+                s.traffic_distribution
+                    .clone()
+                    .unwrap_or_else(|| "(unset)".into())
+            },
+        ),
     );
     // IP families are the VIP's: only exports of the import's own type constrain them (their
     // intersection, in the oldest export's order). A headless Service has no VIP, and one without
@@ -288,13 +352,16 @@ pub fn resolve(exports: &[ExportView]) -> Resolution {
         conflict::IP_FAMILY,
         "ipFamilies",
         families.join(","),
-        differ(&|s| {
-            if wsvc.headless || s.headless {
-                !s.ip_families.iter().any(|f| families.contains(f))
-            } else {
-                s.ip_families.iter().collect::<BTreeSet<_>>() != family_set
-            }
-        }),
+        differ(
+            &|s| {
+                if wsvc.headless || s.headless {
+                    !s.ip_families.iter().any(|f| families.contains(f))
+                } else {
+                    s.ip_families.iter().collect::<BTreeSet<_>>() != family_set
+                }
+            },
+            &|s| format!("ipFamilies [{}]", s.ip_families.join(",")),
+        ),
     );
     let served_ports = valid
         .iter()
@@ -326,6 +393,7 @@ pub fn resolve(exports: &[ExportView]) -> Resolution {
         conflicts: Conflicts {
             reasons,
             message: messages.join("; "),
+            dissent: dissents.join("; "),
         },
     }
 }

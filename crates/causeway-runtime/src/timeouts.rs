@@ -18,8 +18,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the apiserver keeps one watch request open (below [`READ_TIMEOUT`]).
 pub const WATCH_TIMEOUT_SECS: u32 = 55;
 
-/// Sets causeway's read and connect timeouts on a client configuration.
+/// Sets causeway's read and connect timeouts on a client configuration, and warns once per
+/// process when it skips TLS verification ([`crate::log::warn_insecure_tls_once`]).
 pub fn limit(config: &mut kube::Config) {
+    crate::log::warn_insecure_tls_once(config);
     config.read_timeout = Some(READ_TIMEOUT);
     config.reset_reader_on_write = true;
     config.connect_timeout = Some(CONNECT_TIMEOUT);

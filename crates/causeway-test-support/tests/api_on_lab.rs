@@ -279,6 +279,30 @@ async fn both_versions_serve_the_same_objects() {
     .await;
 }
 
+/// Runs kubectl against lab cluster 1 and returns its stdout, failing on a non-zero exit.
+async fn kubectl(lab: &causeway_test_support::Lab, args: &[&str]) -> String {
+    let out = tokio::process::Command::new(lab.kubectl())
+        .arg("--kubeconfig")
+        .arg(lab.paths.admin_kubeconfig(1))
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `kubectl get` output as rows of whitespace-separated cells, header first.
+fn table(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect()
+}
+
 #[tokio::test]
 async fn kubectl_get_serviceimports_prints_type_and_ip_columns() {
     let lab = lab(2).await;
@@ -288,29 +312,113 @@ async fn kubectl_get_serviceimports_prints_type_and_ip_columns() {
             .create(&PostParams::default(), &import("serve", &["10.43.7.7"]))
             .await
             .unwrap();
-        let out = tokio::process::Command::new(lab.kubectl())
-            .args([
-                "--kubeconfig",
-                &lab.paths.admin_kubeconfig(1).display().to_string(),
-                "get",
-                "svcim",
-                "-n",
-                &ns,
-            ])
-            .output()
+        let status = ServiceImportStatus {
+            clusters: Some(vec![
+                ClusterStatus {
+                    cluster: "c1".into(),
+                },
+                ClusterStatus {
+                    cluster: "c2".into(),
+                },
+            ]),
+            conditions: Some(vec![condition("Ready", "True", "Ready")]),
+        };
+        imports
+            .patch_status(
+                "serve",
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": status })),
+            )
             .await
             .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "kubectl failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let rows = table(&kubectl(&lab, &["get", "svcim", "-n", &ns]).await);
+        assert_eq!(rows[0], ["NAME", "TYPE", "IP", "READY", "AGE"]);
+        assert_eq!(
+            &rows[1][..4],
+            ["serve", "ClusterSetIP", "10.43.7.7", "True"]
         );
-        let mut lines = text.lines();
-        let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-        assert_eq!(header, ["NAME", "TYPE", "IP", "AGE"]);
-        let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-        assert_eq!(&row[..3], ["serve", "ClusterSetIP", "[\"10.43.7.7\"]"]);
+        let rows = table(&kubectl(&lab, &["get", "svcim", "-n", &ns, "-o", "wide"]).await);
+        assert_eq!(
+            rows[0],
+            ["NAME", "TYPE", "IP", "READY", "FIRST-CLUSTER", "AGE"]
+        );
+        assert_eq!(
+            &rows[1][..5],
+            ["serve", "ClusterSetIP", "10.43.7.7", "True", "c1"]
+        );
+
+        let exports: Api<ServiceExport> = Api::namespaced(lab.client(1), &ns);
+        exports
+            .create(
+                &PostParams::default(),
+                &ServiceExport::new("serve", Default::default()),
+            )
+            .await
+            .unwrap();
+        let rows = table(&kubectl(&lab, &["get", "svcex", "-n", &ns]).await);
+        assert_eq!(rows[0], ["NAME", "VALID", "READY", "CONFLICT", "AGE"]);
+        // No status yet: kubectl leaves the condition cells blank.
+        assert_eq!(rows[1].len(), 2, "{rows:?}");
+        let status = ServiceExportStatus {
+            conditions: Some(vec![
+                condition("Valid", "True", "Valid"),
+                condition("Ready", "False", "Pending"),
+                condition("Conflict", "True", "PortConflict,TypeConflict"),
+            ]),
+        };
+        exports
+            .patch_status(
+                "serve",
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": status })),
+            )
+            .await
+            .unwrap();
+        let rows = table(&kubectl(&lab, &["get", "svcex", "-n", &ns]).await);
+        assert_eq!(
+            &rows[1][..4],
+            ["serve", "True", "False", "PortConflict,TypeConflict"]
+        );
     })
     .await;
+}
+
+#[tokio::test]
+async fn kubectl_explain_reads_as_documentation() {
+    let lab = lab(2).await;
+    for kind in [
+        "serviceexport",
+        "serviceexport.spec",
+        "serviceexport.status.conditions",
+        "serviceimport",
+        "serviceimport.spec",
+        "serviceimport.status",
+        "clusterproperty",
+        "clustersetmember",
+    ] {
+        // The apiserver republishes its OpenAPI a moment after `lab()` applied this build's CRDs.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let text = loop {
+            let text = kubectl(&lab, &["explain", kind]).await;
+            let generated = ["Auto-generated", "CustomResource", "twin", "<empty>"]
+                .into_iter()
+                .any(|g| text.contains(g));
+            if !generated || std::time::Instant::now() > deadline {
+                break text;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        for generated in ["Auto-generated", "CustomResource", "twin", "<empty>"] {
+            assert!(!text.contains(generated), "kubectl explain {kind}:\n{text}");
+        }
+        assert!(
+            text.contains("DESCRIPTION:"),
+            "kubectl explain {kind}:\n{text}"
+        );
+    }
+    let export = kubectl(&lab, &["explain", "serviceexport"]).await;
+    assert!(
+        export.contains("ServiceExport exports the Service of the same name"),
+        "{export}"
+    );
 }

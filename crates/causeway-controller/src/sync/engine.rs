@@ -18,7 +18,9 @@ use kube::runtime::events::{Recorder, Reporter};
 use tokio::sync::{Notify, watch};
 
 use super::cluster::ClusterWatch;
-use super::events::{report_exclusions, report_member_failures, report_notices};
+use super::events::{
+    report_exclusions, report_export_events, report_member_failures, report_notices,
+};
 use super::failure::Reason;
 use super::local::Local;
 use super::member_conditions::{self, FailingView, MemberState};
@@ -26,6 +28,7 @@ use super::member_status::{MemberInput, MemberStatus};
 use super::membership::{self, Candidate, Clusterset, Exclusion};
 use super::memo::{Key, Memo};
 use super::peers::{Peer, Peers};
+use super::plan::export_events::ExportEvent;
 use super::plan::notices::Notice;
 use super::plan::{self, Inputs, Member, Standing, SyncPlan};
 use super::{execute, identity, members};
@@ -196,10 +199,11 @@ pub async fn run(
         }
         let started = Instant::now();
         let writer = writer.session();
-        let (errors, notices) =
+        let (errors, notices, export_events) =
             pass(&writer, &metrics, id, &local, &clusters, started, &mut memo).await;
         if writer.leads() {
             report_notices(&client, &event_source, &notices, &mut reported_notices).await;
+            report_export_events(&client, &event_source, &export_events).await;
         } else {
             // Lost the Lease during the pass: the writes still queued were dropped, and what
             // failed is the new leader's to write.
@@ -303,7 +307,8 @@ fn member_state<'a>(
 }
 
 /// One pass: gathers the inputs, plans, and writes the plan through `writer`; returns the number
-/// of failed (or refused) writes and the plan's notices.
+/// of failed (or refused) writes, the plan's notices and the Events of the export conditions
+/// it wrote.
 async fn pass(
     writer: &Writer,
     metrics: &Metrics,
@@ -312,7 +317,7 @@ async fn pass(
     clusters: &[(&ClusterWatch, Standing)],
     started: Instant,
     memo: &mut Memo,
-) -> (usize, Vec<Notice>) {
+) -> (usize, Vec<Notice>, Vec<(Key, ExportEvent)>) {
     let members: Vec<Member<'_>> = clusters
         .iter()
         .map(|(c, standing)| Member {
@@ -336,14 +341,14 @@ async fn pass(
     };
     let planned = plan::plan(&inputs, memo);
     let changed = arrivals(&planned, clusters, started);
-    let mut errors = execute::services(writer, planned.services, memo).await;
+    let (mut errors, export_events) = execute::services(writer, planned.services, memo).await;
     let slices = (planned.delete_slices, planned.apply_slices);
     errors += execute::slices(writer, metrics, slices, &changed, memo).await;
     for (c, _) in clusters {
         c.changes.drop_before(started);
     }
     errors += execute::imports(writer, planned.delete_imports).await;
-    (errors, planned.notices)
+    (errors, planned.notices, export_events)
 }
 
 /// When the member slice changes that each planned MCS slice carries reached this controller:

@@ -2,7 +2,8 @@
 //! fails, `MemberExcluded` while it takes no part in the clusterset; and on ServiceImports the
 //! plan's notices: `ImportNotManaged` (an import the sync did not write while members export
 //! the service) and `ForeignEndpointSlices` (slices no causeway wrote feed one of the sync's
-//! imports).
+//! imports); and on ServiceExports the changes of their conditions an operator must act on
+//! (`Conflict`, `NoService`) or wants to see (`Exported`), see [`super::plan::export_events`].
 //!
 //! Data flow: each loop of the engine (leader only) passes the current failures and exclusions;
 //! an Event is published once per Secret (version) and reason while it lasts, and the memory of
@@ -11,7 +12,7 @@
 use std::collections::HashMap;
 use std::collections::HashSet;
 
-use causeway_api::ServiceImport;
+use causeway_api::{ServiceExport, ServiceImport};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event as K8sEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -25,6 +26,7 @@ use super::members;
 use super::membership::Exclusion;
 use super::memo::Key;
 use super::peers::Peers;
+use super::plan::export_events::ExportEvent;
 use super::plan::notices::Notice;
 
 /// One Warning Event per peer Secret version and failure reason while connecting fails.
@@ -198,5 +200,60 @@ fn digest(notice: &Notice) -> String {
     match notice {
         Notice::UnmanagedImport { uid, exporters, .. } => format!("{uid}:{}", exporters.join(",")),
         Notice::ForeignSlices { uid, slices, .. } => format!("{uid}:{}", slices.join(",")),
+    }
+}
+
+/// Publishes the Events of the export conditions this pass wrote (each a change: the plan
+/// compared them with the live export). Each is a new Event object, as in [`report_notices`], so
+/// a changed conflict is not folded into the first one's series.
+pub(crate) async fn report_export_events(
+    client: &kube::Client,
+    source: &Reporter,
+    events: &[(Key, ExportEvent)],
+) {
+    for ((ns, name), e) in events {
+        let now = Timestamp::now();
+        let event = K8sEvent {
+            metadata: ObjectMeta {
+                namespace: Some(ns.clone()),
+                name: Some(format!("{name}.{:x}", now.as_nanosecond())),
+                ..ObjectMeta::default()
+            },
+            action: Some("Sync".into()),
+            reason: Some(e.reason.into()),
+            note: Some(e.note.clone()),
+            type_: Some(if e.warning { "Warning" } else { "Normal" }.into()),
+            event_time: Some(MicroTime(now)),
+            regarding: Some(ObjectReference {
+                api_version: Some(ServiceExport::api_version(&()).into_owned()),
+                kind: Some(ServiceExport::kind(&()).into_owned()),
+                name: Some(name.clone()),
+                namespace: Some(ns.clone()),
+                uid: Some(e.uid.clone()),
+                ..ObjectReference::default()
+            }),
+            reporting_controller: Some(source.controller.clone()),
+            reporting_instance: Some(
+                source
+                    .instance
+                    .clone()
+                    .unwrap_or_else(|| source.controller.clone()),
+            ),
+            ..K8sEvent::default()
+        };
+        if e.warning {
+            tracing::warn!(namespace = %ns, name = %name, reason = e.reason, note = %e.note, "service export event");
+        } else {
+            tracing::info!(namespace = %ns, name = %name, reason = e.reason, "service export event");
+        }
+        if let Err(err) = Api::<K8sEvent>::namespaced(client.clone(), ns)
+            .create(&PostParams::default(), &event)
+            .await
+        {
+            tracing::warn!(
+                error = &err as &dyn std::error::Error,
+                "failed to publish an event"
+            );
+        }
     }
 }

@@ -20,6 +20,7 @@ use kube::ResourceExt;
 
 use super::memo::{Key, Memo};
 use super::patches;
+use super::plan::export_events::ExportEvent;
 use super::plan::{ServicePlan, SliceApply, StaleSlice, Write};
 use crate::metrics::Metrics;
 use crate::writer::{Deleted, WriteError, Writer};
@@ -28,9 +29,15 @@ use crate::writer::{Deleted, WriteError, Writer};
 /// many at a time (one after the other, 1000 services took 30 s to converge).
 pub const WRITES_IN_FLIGHT: usize = 16;
 
-/// Runs each service's writes; stores the outcomes of those whose writes all succeeded.
-pub async fn services(writer: &Writer, planned: Vec<ServicePlan>, memo: &mut Memo) -> usize {
+/// Runs each service's writes; stores the outcomes of those whose writes all succeeded and
+/// returns their export Events (to publish) with the number of failed writes.
+pub async fn services(
+    writer: &Writer,
+    planned: Vec<ServicePlan>,
+    memo: &mut Memo,
+) -> (usize, Vec<(Key, ExportEvent)>) {
     let mut errors = 0;
+    let mut events = Vec::new();
     let mut done = futures::stream::iter(planned)
         .map(|service| async move {
             let mut failed = 0;
@@ -42,13 +49,14 @@ pub async fn services(writer: &Writer, planned: Vec<ServicePlan>, memo: &mut Mem
         .buffer_unordered(WRITES_IN_FLIGHT);
     while let Some((service, failed)) = done.next().await {
         if failed == 0 {
+            events.extend(service.events.into_iter().map(|e| (service.key.clone(), e)));
             memo.store(service.key, service.fingerprint, service.outcome);
         } else {
             memo.forget(&service.key);
         }
         errors += failed;
     }
-    errors
+    (errors, events)
 }
 
 /// One write of a service's objects.

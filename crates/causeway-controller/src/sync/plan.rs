@@ -21,6 +21,7 @@
 //! services would otherwise copy every object), so it lives in the controller crate, not in
 //! `causeway-core`; it calls no API.
 
+pub mod export_events;
 pub mod matches;
 pub mod notices;
 pub mod service;
@@ -169,6 +170,8 @@ pub struct ServicePlan {
     pub outcome: Outcome,
     /// Which members' source slices its desired slices came from (for the latency metric).
     pub contributions: Vec<Contribution>,
+    /// Events on the local ServiceExport, published once its conditions write succeeded.
+    pub events: Vec<export_events::ExportEvent>,
 }
 
 /// An MCS slice to apply.

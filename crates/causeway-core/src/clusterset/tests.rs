@@ -166,6 +166,15 @@ fn headless_vs_clusterip_and_other_fields_conflict_in_table_order() {
         r.conflicts.reason(),
         "TypeConflict,SessionAffinityConflict,SessionAffinityConfigConflict,LabelsConflict,AnnotationsConflict,InternalTrafficPolicyConflict,TrafficDistributionConflict,IPFamilyConflict"
     );
+    // The losing cluster and its values, named for Events.
+    assert_eq!(
+        r.conflicts.dissent,
+        "type: cluster c2 has Headless; sessionAffinity: cluster c2 has ClientIP; \
+         sessionAffinityConfig: cluster c2 has clientIP.timeoutSeconds 10; \
+         exportedLabels: cluster c2 has 0 labels; exportedAnnotations: cluster c2 has 1 annotations; \
+         internalTrafficPolicy: cluster c2 has Local; trafficDistribution: cluster c2 has PreferClose; \
+         ipFamilies: cluster c2 has ipFamilies [IPv6]"
+    );
 }
 
 #[test]

@@ -34,7 +34,7 @@ async fn leadership_lost_mid_pass_no_write_after_the_loss() {
     let plan = world.plan();
     let (writer, tx, mut server, metrics) = writer();
     let mut memo = Memo::default();
-    let pass = services(&writer, plan.services, &mut memo);
+    let pass = async { services(&writer, plan.services, &mut memo).await.0 };
     let apiserver = async {
         let first = server.next().await.expect("the pass starts writing");
         assert!(first.is_forced_apply_by(FIELD_MANAGER_SYNC));
@@ -78,7 +78,7 @@ async fn leadership_lost_between_two_writes_of_one_service() {
     assert_eq!(plan.services[0].writes.len(), 2);
     let (writer, tx, mut server, _) = writer();
     let mut memo = Memo::default();
-    let pass = services(&writer, plan.services, &mut memo);
+    let pass = async { services(&writer, plan.services, &mut memo).await.0 };
     let apiserver = async {
         let conditions = server.next().await.unwrap();
         assert!(
@@ -106,7 +106,7 @@ async fn a_rejected_write_is_counted_and_its_service_planned_again() {
     let plan = world.plan();
     let (writer, _tx, mut server, _) = writer();
     let mut memo = Memo::default();
-    let pass = services(&writer, plan.services, &mut memo);
+    let pass = async { services(&writer, plan.services, &mut memo).await.0 };
     let apiserver = async {
         for _ in 0..2 {
             let call = server.next().await.unwrap();

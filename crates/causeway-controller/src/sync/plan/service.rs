@@ -81,6 +81,7 @@ impl Context<'_> {
             writes: Vec::new(),
             outcome: Outcome::default(),
             contributions: Vec::new(),
+            events: Vec::new(),
         };
         let views: Vec<ExportView> = self
             .usable
@@ -118,6 +119,17 @@ impl Context<'_> {
             if let Some(conditions) =
                 export_conditions(&local_export, validity, &resolution, &inputs.now)
             {
+                let live = local_export
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_deref())
+                    .unwrap_or_default();
+                out.events = super::export_events::export_events(
+                    &local_export.uid().unwrap_or_default(),
+                    live,
+                    &conditions,
+                    &resolution.conflicts.dissent,
+                );
                 out.writes.push(Write::ExportConditions(conditions));
             }
         }

@@ -120,6 +120,12 @@ fn a_local_export_gets_its_conditions_once() {
         status(condition::CONFLICT),
         Some(("False".into(), condition::conflict::NO_CONFLICTS.into()))
     );
+    let events: Vec<_> = plan.services[0]
+        .events
+        .iter()
+        .map(|e| (e.warning, e.reason))
+        .collect();
+    assert_eq!(events, [(false, "Exported")]);
     w.apply(plan);
     w.converge();
     let restarted = w.plan_with(&mut Memo::default());
@@ -127,6 +133,10 @@ fn a_local_export_gets_its_conditions_once() {
         writes(&restarted),
         0,
         "conditions up to date: {restarted:?}"
+    );
+    assert!(
+        restarted.services.iter().all(|s| s.events.is_empty()),
+        "a resync (or a new leader) raises no Event again: {restarted:?}"
     );
 }
 
@@ -168,6 +178,29 @@ fn conflicting_exports_raise_the_conflict_condition_on_the_local_export() {
         import.session_affinity, "None",
         "the oldest export (c2) wins"
     );
+    let [conflict_event] = plan.services[0]
+        .events
+        .iter()
+        .filter(|e| e.reason == "Conflict")
+        .collect::<Vec<_>>()[..]
+    else {
+        panic!("{plan:?}");
+    };
+    assert!(conflict_event.warning);
+    assert!(
+        conflict_event
+            .note
+            .contains("differing: sessionAffinity: cluster c1 has ClientIP"),
+        "the losing cluster and its value are named: {}",
+        conflict_event.note
+    );
+    assert!(
+        conflict_event
+            .note
+            .contains("using None from the oldest export (cluster c2)"),
+        "{}",
+        conflict_event.note
+    );
 }
 
 #[test]
@@ -189,6 +222,12 @@ fn an_export_without_its_service_is_invalid_and_imports_nothing() {
     );
     assert!(valid.message.contains("no Service named web"));
     assert!(!plan.services[0].outcome.import);
+    let events: Vec<_> = plan.services[0]
+        .events
+        .iter()
+        .map(|e| (e.warning, e.reason, e.note.as_str()))
+        .collect();
+    assert_eq!(events, [(true, "NoService", valid.message.as_str())]);
 }
 
 #[test]
