@@ -3,8 +3,11 @@
 //! `image.pullPolicy=Never`, on the kubelet nodes), `causeway join --both` into the release
 //! namespace, a real `causeway-serve` Deployment exported from cluster 2; in cluster 1 the
 //! ServiceImport gets a VIP, a derived Service and MCS EndpointSlices with cluster 2's pod IPs,
-//! and the release's `causeway dns` Service answers the VIP to a toolbox pod. Then `helm
-//! uninstall` in both clusters leaves none of the chart's objects (namespaced or cluster-scoped)
+//! and the release's `causeway dns` Service answers the VIP to a toolbox pod. `helm upgrade`
+//! with a changed value (the log level: every controller and dns pod rolls) while a probe in
+//! cluster 1 keeps resolving the name through causeway dns and reading the import (VIP,
+//! `Ready=True`): not one probe fails, and the controller's Lease moves to a new pod (one image
+//! tag is built, so the upgrade changes values only). Then `helm uninstall` in both clusters leaves none of the chart's objects (namespaced or cluster-scoped)
 //! and no causeway pod; what stays by design (imports, exports, derived Services, slices, the
 //! peer Secrets of join, the Leases the daemons wrote) is checked to stay.
 //!
@@ -26,6 +29,7 @@ use causeway_lab::images::{self, ImageSet};
 use causeway_lab::layout::LAB_NODE_LABEL;
 use causeway_test_support::{Lab, eventually, lab, with_temp_ns};
 use futures::FutureExt as _;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
@@ -334,6 +338,11 @@ async fn checks(lab: &Lab, ns: &str, images: &ImageSet, values_file: &Path) {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 
+    // helm upgrade with a changed value (log level: every pod rolls) while a probe keeps asking
+    // causeway dns for the name and reading the import: no failure; the controller's Lease moves
+    // to a new pod.
+    upgrade_under_load(lab, ns, values_file, &name, &dns_ip, &vip).await;
+
     // helm uninstall in both clusters.
     for cluster in [1, 2] {
         let out = uninstall(lab, cluster, ns).await;
@@ -449,8 +458,134 @@ async fn checks(lab: &Lab, ns: &str, images: &ImageSet, values_file: &Path) {
     );
 }
 
+/// The holder of the controller's Lease in cluster 1.
+async fn controller_holder(lab: &Lab, ns: &str) -> Option<String> {
+    let leases: Api<Lease> = Api::namespaced(lab.client(1), ns);
+    leases
+        .get("causeway-controller")
+        .await
+        .ok()?
+        .spec?
+        .holder_identity
+}
+
+/// One probe in cluster 1: `name` answers `vip` through causeway dns at `dns_ip`, and the import
+/// keeps its VIP and `Ready=True`. `Err` says what failed.
+async fn probe(lab: &Lab, ns: &str, name: &str, dns_ip: &str, vip: &str) -> Result<(), String> {
+    let (ok, out, err) = lab
+        .kubectl_in(
+            1,
+            &["exec", "-n", ns, "client", "--", "nslookup", name, dns_ip],
+            None,
+        )
+        .await;
+    if !(ok && out.contains(&format!("Address: {vip}"))) {
+        return Err(format!("nslookup: {out}{err}"));
+    }
+    let imports: Api<DynamicObject> =
+        Api::namespaced_with(lab.client(1), ns, &mcs("ServiceImport"));
+    let import = imports
+        .get("serve")
+        .await
+        .map_err(|e| format!("get import: {e}"))?;
+    let ready = import.data["status"]["conditions"]
+        .as_array()
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        });
+    if import.data["spec"]["ips"][0] != vip || !ready {
+        return Err(format!("import: {}", import.data));
+    }
+    Ok(())
+}
+
+async fn upgrade_under_load(
+    lab: &Lab,
+    ns: &str,
+    values_file: &Path,
+    name: &str,
+    dns_ip: &str,
+    vip: &str,
+) {
+    probe(lab, ns, name, dns_ip, vip)
+        .await
+        .expect("the probe passes before the upgrade");
+    let before = eventually(60, "a controller Lease holder", || {
+        controller_holder(lab, ns)
+    })
+    .await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let prober = {
+        let (lab, ns, name, dns_ip, vip, stop) = (
+            lab.clone(),
+            ns.to_owned(),
+            name.to_owned(),
+            dns_ip.to_owned(),
+            vip.to_owned(),
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            let (mut passed, mut failed) = (0_u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match probe(&lab, &ns, &name, &dns_ip, &vip).await {
+                    Ok(()) => passed += 1,
+                    Err(e) => failed.push(e),
+                }
+            }
+            (passed, failed)
+        })
+    };
+    let chart = root().join("charts/causeway");
+    for cluster in [1, 2] {
+        let out = run_helm(
+            lab,
+            cluster,
+            &[
+                "upgrade",
+                RELEASE,
+                chart.to_str().unwrap(),
+                "--namespace",
+                ns,
+                "--skip-crds",
+                "-f",
+                values_file.to_str().unwrap(),
+                "--set",
+                "log.level=info\\,causeway=debug",
+                "--wait",
+                "--timeout",
+                "5m",
+            ],
+        )
+        .await;
+        assert!(
+            out.status.success(),
+            "helm upgrade in cluster {cluster} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let after = eventually(120, "the controller Lease held by a new pod", || async {
+        let holder = controller_holder(lab, ns).await?;
+        (holder != before).then_some(holder)
+    })
+    .await;
+    // A few more probes with the new leader, then stop.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (passed, failed) = prober.await.unwrap();
+    eprintln!(
+        "upgrade: {passed} probes passed, {} failed; Lease {before} -> {after}",
+        failed.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "probes failed during the upgrade: {failed:?}"
+    );
+    assert!(passed >= 10, "only {passed} probes ran during the upgrade");
+}
+
 #[tokio::test]
-async fn the_chart_installs_on_both_clusters_joins_imports_resolves_and_uninstalls_cleanly() {
+async fn the_chart_installs_joins_imports_resolves_upgrades_under_load_and_uninstalls_cleanly() {
     let lab = lab(2).await;
     let images = ImageSet::find(&images::dir()).unwrap();
     let tag = images.causeway_tag().unwrap();
