@@ -75,3 +75,11 @@ affinity:
             {{- include "causeway.selector" . | nindent 12 }}
 {{- end }}
 {{- end }}
+
+{{/*
+The name of a cluster-scoped object (ClusterRole, ClusterRoleBinding): `name` plus
+clusterScopedSuffix, so that two releases in one cluster do not share them.
+*/}}
+{{- define "causeway.clusterName" -}}
+{{- printf "%s%s" .name .root.Values.clusterScopedSuffix -}}
+{{- end }}
