@@ -30,6 +30,7 @@ VERSION=$(awk -F'"' '/^version = /{print $2; exit}' Cargo.toml)
 COMMIT=${CAUSEWAY_COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}
 TAG="$VERSION-$COMMIT"
 SOURCE=https://github.com/causeway-dev/causeway
+[ -f /etc/ssl/certs/ca-certificates.crt ] || { echo "images: /etc/ssl/certs/ca-certificates.crt is missing (Debian: apt-get install ca-certificates)" >&2; exit 2; }
 for tool in buildah cc ldd nft xtables-legacy-multi; do
   command -v "$tool" >/dev/null || { echo "images: '$tool' is missing (Debian: apt-get install buildah gcc libc6-dev nftables iptables busybox-static)" >&2; exit 2; }
 done
@@ -93,10 +94,14 @@ CF
 
 rm -f "$OUT"/images.txt* "$OUT"/*.tar
 
-r="$WORK/controller"; add "$r" "$LEAN" /usr/local/bin/causeway
+# The system trust store (Debian's ca-certificates) in every image that talks to apiservers:
+# rustls loads it even for a kubeconfig that skips verification, and a peer's public CA may need it.
+trust() { mkdir -p "$1/etc/ssl/certs"; cp -L /etc/ssl/certs/ca-certificates.crt "$1/etc/ssl/certs/"; }
+
+r="$WORK/controller"; add "$r" "$LEAN" /usr/local/bin/causeway; trust "$r"
 image causeway-controller "$TAG" "$r" 65532:65532 '["/usr/local/bin/causeway", "controller"]'
 
-r="$WORK/causeway"; add "$r" "$FULL" /usr/local/bin/causeway
+r="$WORK/causeway"; add "$r" "$FULL" /usr/local/bin/causeway; trust "$r"
 for tool in nft xtables-legacy-multi; do add "$r" "$(command -v "$tool" || echo "/usr/sbin/$tool")"; done
 for link in iptables-legacy iptables-legacy-save iptables-legacy-restore; do ln -sf xtables-legacy-multi "$r/usr/sbin/$link"; done
 # iptables' match and target extensions are loaded at run time.

@@ -82,10 +82,6 @@ fn values(ns: &str, tag: &str) -> Value {
         "controller": {
             "nodeSelector": on_lab_nodes,
             "extraArgs": [format!("--namespace={ns}")],
-            // The lab's peer kubeconfigs skip TLS verification (no CA data); the FROM-scratch
-            // image has no trust store to fall back on: give it the pod's own CA file.
-            "extraEnv": [{"name": "SSL_CERT_FILE",
-                          "value": "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"}],
         },
         "dns": {"nodeSelector": on_lab_nodes, "writeConditions": false},
     })
