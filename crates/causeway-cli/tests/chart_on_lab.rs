@@ -27,6 +27,7 @@ use std::sync::OnceLock;
 use causeway_api::names::{ANNOTATION_DERIVED_SERVICE, LABEL_SERVICE_NAME};
 use causeway_lab::images::{self, ImageSet};
 use causeway_lab::layout::LAB_NODE_LABEL;
+use causeway_test_support::workloads::{apply, ready_pods};
 use causeway_test_support::{Lab, eventually, lab, with_temp_ns};
 use futures::FutureExt as _;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -118,38 +119,6 @@ async fn uninstall(lab: &Lab, cluster: u8, ns: &str) -> Output {
         &["uninstall", RELEASE, "--namespace", ns, "--wait"],
     )
     .await
-}
-
-fn ready(pod: &Pod) -> bool {
-    pod.status.as_ref().is_some_and(|s| {
-        s.phase.as_deref() == Some("Running")
-            && s.conditions
-                .as_ref()
-                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-    })
-}
-
-/// Pods of `selector` in `ns` once `count` of them are Running and Ready.
-async fn ready_pods(lab: &Lab, cluster: u8, ns: &str, selector: &str, count: usize) -> Vec<Pod> {
-    let api: Api<Pod> = Api::namespaced(lab.client(cluster.into()), ns);
-    let what = format!("{count} ready pods {selector} in cluster {cluster}");
-    eventually(180, &what, || async {
-        let pods = api
-            .list(&ListParams::default().labels(selector))
-            .await
-            .ok()?;
-        let ready: Vec<Pod> = pods.items.into_iter().filter(ready).collect();
-        (ready.len() == count).then_some(ready)
-    })
-    .await
-}
-
-async fn apply(lab: &Lab, cluster: u8, ns: &str, objects: &Value) {
-    let text = objects.to_string();
-    let (ok, _, err) = lab
-        .kubectl_in(cluster, &["apply", "-n", ns, "-f", "-"], Some(&text))
-        .await;
-    assert!(ok, "kubectl apply in cluster {cluster} failed: {err}");
 }
 
 fn mcs(kind: &str) -> ApiResource {

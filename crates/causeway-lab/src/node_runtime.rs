@@ -143,6 +143,27 @@ fn wrapper(node: &NodePlan, mount_ns: &Path, path_first: &Path) -> Vec<String> {
     ]
 }
 
+/// Starts node daemon `name` (`bin args…`) under the node's [`wrapper`], logging to the
+/// cluster's directory and recorded in the lab's PID directory.
+fn spawn_daemon(
+    paths: &LabPaths,
+    bins: &NodeBinaries,
+    node: &NodePlan,
+    name: &str,
+    bin: &Path,
+    args: &[String],
+) -> Result<Started> {
+    let mount_ns = ensure_mount_namespace(paths, node)?;
+    process::spawn_wrapped(
+        name,
+        &wrapper(node, &mount_ns, &bins.containerd),
+        bin,
+        args,
+        &paths.log(node.cluster, name),
+        &paths.pid_dir(),
+    )
+}
+
 fn ctr(bins: &NodeBinaries, socket: &Path, args: &[&str]) -> Result<String> {
     let ctr = bins.containerd.join("ctr");
     let mut full = vec![
@@ -177,18 +198,8 @@ fn ensure_containerd(
     if !running(paths, &name) {
         let _ = std::fs::remove_file(&files.socket);
         let bin = bins.containerd.join("containerd");
-        let started = process::spawn_wrapped(
-            &name,
-            &wrapper(
-                node,
-                &ensure_mount_namespace(paths, node)?,
-                &bins.containerd,
-            ),
-            &bin,
-            &[format!("--config={}", files.config.display())],
-            &paths.log(node.cluster, &name),
-            &paths.pid_dir(),
-        )?;
+        let args = [format!("--config={}", files.config.display())];
+        let started = spawn_daemon(paths, bins, node, &name, &bin, &args)?;
         wait_containerd(bins, &files.socket, &started, &bin)?;
     }
     import_images(paths, bins, node, &files.socket, images)
@@ -264,18 +275,8 @@ fn ensure_kubelet(
         return Ok(());
     }
     let bin = bins.kube.join("kubelet");
-    let started = process::spawn_wrapped(
-        &name,
-        &wrapper(
-            node,
-            &ensure_mount_namespace(paths, node)?,
-            &bins.containerd,
-        ),
-        &bin,
-        &kubelet::args(paths, node, &files),
-        &paths.log(node.cluster, &name),
-        &paths.pid_dir(),
-    )?;
+    let args = kubelet::args(paths, node, &files);
+    let started = spawn_daemon(paths, bins, node, &name, &bin, &args)?;
     crate::ready::check_running(&started, &bin)
 }
 

@@ -15,6 +15,7 @@ pub mod mock_api;
 pub mod net;
 pub mod pods;
 pub mod rbac;
+pub mod workloads;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

@@ -13,47 +13,16 @@ use std::time::Duration;
 
 use causeway_lab::images::{self, ImageSet};
 use causeway_lab::layout::LAB_NODE_LABEL;
-use causeway_test_support::{Lab, eventually, lab, with_temp_ns};
+use causeway_test_support::workloads::{apply, ready_pods};
+use causeway_test_support::{Lab, lab, with_temp_ns};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 use serde_json::json;
 
 async fn kubectl(lab: &Lab, cluster: u8, args: &[&str]) -> String {
     let (ok, out, err) = lab.kubectl_in(cluster, args, None).await;
     assert!(ok, "kubectl {args:?} in cluster {cluster} failed: {err}");
     out
-}
-
-async fn apply(lab: &Lab, cluster: u8, ns: &str, objects: &serde_json::Value) {
-    let text = objects.to_string();
-    let (ok, _, err) = lab
-        .kubectl_in(cluster, &["apply", "-n", ns, "-f", "-"], Some(&text))
-        .await;
-    assert!(ok, "kubectl apply in cluster {cluster} failed: {err}");
-}
-
-fn ready(pod: &Pod) -> bool {
-    pod.status.as_ref().is_some_and(|s| {
-        s.phase.as_deref() == Some("Running")
-            && s.conditions
-                .as_ref()
-                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-    })
-}
-
-/// Pods of `selector` in `ns` once `count` of them are Running and Ready.
-async fn ready_pods(lab: &Lab, cluster: u8, ns: &str, selector: &str, count: usize) -> Vec<Pod> {
-    let api: Api<Pod> = Api::namespaced(lab.client(cluster.into()), ns);
-    let what = format!("{count} ready pods {selector} in cluster {cluster}");
-    eventually(120, &what, || async {
-        let pods = api
-            .list(&ListParams::default().labels(selector))
-            .await
-            .ok()?;
-        let ready: Vec<Pod> = pods.items.into_iter().filter(ready).collect();
-        (ready.len() == count).then_some(ready)
-    })
-    .await
 }
 
 fn node_of(pod: &Pod) -> String {
