@@ -43,11 +43,7 @@ pub fn record_missing(paths: &LabPaths) -> std::io::Result<()> {
 /// Removes what the lab left in the host directories (see the module docs). Returns what it
 /// removed.
 pub fn clean(paths: &LabPaths) -> Vec<PathBuf> {
-    let created: Vec<String> = std::fs::read_to_string(record(paths))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let created = created(paths);
     let mut removed = Vec::new();
     // Symlinks into the lab directory (container logs).
     for entry in read_dir("/var/log/containers") {

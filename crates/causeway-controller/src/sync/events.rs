@@ -17,7 +17,6 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event as K8sEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
-use kube::Resource as _;
 use kube::api::{Api, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
@@ -151,46 +150,9 @@ pub(crate) async fn report_notices(
         };
         let note = notice.message();
         tracing::warn!(namespace = %ns, name = %name, reason = notice.reason(), note = %note, "service import notice");
-        let now = Timestamp::now();
-        let event = K8sEvent {
-            metadata: ObjectMeta {
-                namespace: Some(ns.clone()),
-                name: Some(format!("{name}.{:x}", now.as_nanosecond())),
-                ..ObjectMeta::default()
-            },
-            action: Some("Sync".into()),
-            reason: Some(notice.reason().into()),
-            note: Some(note),
-            type_: Some("Warning".into()),
-            event_time: Some(MicroTime(now)),
-            regarding: Some(ObjectReference {
-                api_version: Some(ServiceImport::api_version(&()).into_owned()),
-                kind: Some(ServiceImport::kind(&()).into_owned()),
-                name: Some(name.clone()),
-                namespace: Some(ns.clone()),
-                uid: Some(uid.clone()),
-                ..ObjectReference::default()
-            }),
-            reporting_controller: Some(source.controller.clone()),
-            reporting_instance: Some(
-                source
-                    .instance
-                    .clone()
-                    .unwrap_or_else(|| source.controller.clone()),
-            ),
-            ..K8sEvent::default()
-        };
-        match Api::<K8sEvent>::namespaced(client.clone(), ns)
-            .create(&PostParams::default(), &event)
-            .await
-        {
-            Ok(_) => {
-                reported.insert(k, digest);
-            }
-            Err(e) => tracing::warn!(
-                error = &e as &dyn std::error::Error,
-                "failed to publish an event"
-            ),
+        let regarding = reference::<ServiceImport>(ns, name, uid);
+        if publish_new(client, source, regarding, notice.reason(), note, true).await {
+            reported.insert(k, digest);
         }
     }
 }
@@ -212,48 +174,85 @@ pub(crate) async fn report_export_events(
     events: &[(Key, ExportEvent)],
 ) {
     for ((ns, name), e) in events {
-        let now = Timestamp::now();
-        let event = K8sEvent {
-            metadata: ObjectMeta {
-                namespace: Some(ns.clone()),
-                name: Some(format!("{name}.{:x}", now.as_nanosecond())),
-                ..ObjectMeta::default()
-            },
-            action: Some("Sync".into()),
-            reason: Some(e.reason.into()),
-            note: Some(e.note.clone()),
-            type_: Some(if e.warning { "Warning" } else { "Normal" }.into()),
-            event_time: Some(MicroTime(now)),
-            regarding: Some(ObjectReference {
-                api_version: Some(ServiceExport::api_version(&()).into_owned()),
-                kind: Some(ServiceExport::kind(&()).into_owned()),
-                name: Some(name.clone()),
-                namespace: Some(ns.clone()),
-                uid: Some(e.uid.clone()),
-                ..ObjectReference::default()
-            }),
-            reporting_controller: Some(source.controller.clone()),
-            reporting_instance: Some(
-                source
-                    .instance
-                    .clone()
-                    .unwrap_or_else(|| source.controller.clone()),
-            ),
-            ..K8sEvent::default()
-        };
         if e.warning {
             tracing::warn!(namespace = %ns, name = %name, reason = e.reason, note = %e.note, "service export event");
         } else {
             tracing::info!(namespace = %ns, name = %name, reason = e.reason, "service export event");
         }
-        if let Err(err) = Api::<K8sEvent>::namespaced(client.clone(), ns)
-            .create(&PostParams::default(), &event)
-            .await
-        {
+        let regarding = reference::<ServiceExport>(ns, name, &e.uid);
+        publish_new(
+            client,
+            source,
+            regarding,
+            e.reason,
+            e.note.clone(),
+            e.warning,
+        )
+        .await;
+    }
+}
+
+/// A reference to the namespaced causeway object `K` `ns/name` with `uid`.
+fn reference<K: kube::Resource<DynamicType = ()>>(
+    ns: &str,
+    name: &str,
+    uid: &str,
+) -> ObjectReference {
+    ObjectReference {
+        api_version: Some(K::api_version(&()).into_owned()),
+        kind: Some(K::kind(&()).into_owned()),
+        name: Some(name.to_owned()),
+        namespace: Some(ns.to_owned()),
+        uid: Some(uid.to_owned()),
+        ..ObjectReference::default()
+    }
+}
+
+/// Creates a new Event object (never folded into an earlier series, whose first note the
+/// [`Recorder`] would keep) about `regarding`; returns whether it was published.
+async fn publish_new(
+    client: &kube::Client,
+    source: &Reporter,
+    regarding: ObjectReference,
+    reason: &str,
+    note: String,
+    warning: bool,
+) -> bool {
+    let now = Timestamp::now();
+    let ns = regarding.namespace.clone().unwrap_or_default();
+    let name = regarding.name.clone().unwrap_or_default();
+    let event = K8sEvent {
+        metadata: ObjectMeta {
+            namespace: Some(ns.clone()),
+            name: Some(format!("{name}.{:x}", now.as_nanosecond())),
+            ..ObjectMeta::default()
+        },
+        action: Some("Sync".into()),
+        reason: Some(reason.to_owned()),
+        note: Some(note),
+        type_: Some(if warning { "Warning" } else { "Normal" }.into()),
+        event_time: Some(MicroTime(now)),
+        regarding: Some(regarding),
+        reporting_controller: Some(source.controller.clone()),
+        reporting_instance: Some(
+            source
+                .instance
+                .clone()
+                .unwrap_or_else(|| source.controller.clone()),
+        ),
+        ..K8sEvent::default()
+    };
+    match Api::<K8sEvent>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &event)
+        .await
+    {
+        Ok(_) => true,
+        Err(e) => {
             tracing::warn!(
-                error = &err as &dyn std::error::Error,
+                error = &e as &dyn std::error::Error,
                 "failed to publish an event"
             );
+            false
         }
     }
 }
